@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Sets up everything codeinterp needs on a Debian machine: system packages, the server's
+# virtualenv (.venv) and the sandbox's own environment (.sandbox-env).
+#   bash scripts/setup.sh          # server + sandbox
+#   bash scripts/setup.sh --test   # also test dependencies, PostgreSQL and Node.js
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WITH_TEST=0
+[[ "${1:-}" == "--test" ]] && WITH_TEST=1
+
+need_apt=()
+command -v bwrap >/dev/null || need_apt+=(bubblewrap)
+ldconfig -p | grep -q libseccomp.so.2 || need_apt+=(libseccomp2)
+PYTHON="${PYTHON:-$(command -v python3.11 || true)}"
+if [[ -z "$PYTHON" ]]; then need_apt+=(python3.11 python3.11-venv); fi
+if [[ $WITH_TEST == 1 ]]; then
+    command -v pg_ctlcluster >/dev/null || ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need_apt+=(postgresql)
+    command -v npm >/dev/null || need_apt+=(nodejs npm)
+fi
+if (( ${#need_apt[@]} )); then
+    SUDO=""; [[ $(id -u) != 0 ]] && SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
+fi
+PYTHON="${PYTHON:-$(command -v python3.11)}"
+
+# A stamp per environment skips the install when nothing it depends on changed.
+install_env() {  # DIR STAMP_SOURCE PIP_ARGS...
+    local dir=$1 source=$2; shift 2
+    local want; want=$(cat $source | sha256sum | cut -c1-16)
+    if [[ -x $dir/bin/python && "$(cat $dir/.stamp 2>/dev/null)" == "$want" ]]; then return; fi
+    [[ -x $dir/bin/python ]] || "$PYTHON" -m venv "$dir"
+    "$dir/bin/pip" install -q --disable-pip-version-check "$@"
+    echo "$want" > "$dir/.stamp"
+}
+
+if [[ $WITH_TEST == 1 ]]; then
+    install_env .venv pyproject.toml -e '.[test]'
+else
+    install_env .venv pyproject.toml -e .
+fi
+install_env .sandbox-env src/codeinterp/sandbox/requirements.txt -r src/codeinterp/sandbox/requirements.txt
+
+if [[ $WITH_TEST == 1 && -f tests/node/package.json ]]; then
+    (cd tests/node && npm install --silent --no-audit --no-fund)
+fi

@@ -1,0 +1,59 @@
+"""All of codeinterp's settings: one object, read from `CODEINTERP_*` environment variables."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CODEINTERP_", extra="ignore")
+
+    # Storage
+    data_dir: Path = Path(".codeinterp")
+    database_url: str | None = None  # default: SQLite file under data_dir
+    max_upload_bytes: int = 512 * 1024 * 1024
+
+    # Auth
+    api_key: str | None = None  # also accepted, for the default project
+
+    # Upstream model (OpenAI-compatible Chat Completions)
+    model_base_url: str | None = None
+    model_api_key: str | None = None
+    model_timeout_seconds: float = 600.0
+
+    # Sandboxes
+    sandbox_env: Path = PROJECT_ROOT / ".sandbox-env"  # the sandbox's own Python environment
+    sandbox_unsafe: bool = False  # allow sandboxes without isolation (a developer laptop)
+    sandbox_max_sessions: int = 200
+    sandbox_memory_mb: int = 1024
+    sandbox_pids: int = 128
+    sandbox_cpu_shares: int = 1024
+    sandbox_tmp_mb: int = 256
+    sandbox_data_mb: int = 1024
+    sandbox_file_size_mb: int = 512
+    sandbox_output_bytes: int = 1024 * 1024
+    sandbox_exec_timeout_seconds: float = 120.0
+    sandbox_interrupt_grace_seconds: float = 2.0
+    sandbox_idle_expiry_seconds: float = 3600.0
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'codeinterp.db').resolve()}"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @property
+    def sessions_dir(self) -> Path:
+        return self.data_dir / "sessions"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,108 @@
+"""The values the sandbox hands to the rest of codeinterp.
+
+The sandbox's public API (see `codeinterp.sandbox.manager`):
+
+    manager = SandboxManager(settings)          # settings: codeinterp.config.Settings
+    await manager.start()                       # checks isolation, starts the warm machinery
+    session = await manager.create_session(limits=None, expiry_seconds=None)
+    result = await session.execute(code, timeout=None, on_output=callback)
+        # callback(OutputEvent) is called (sync or async) as output arrives
+    await session.interrupt()
+    await session.put_file("data.csv", b"...")  # or a Path on the host, streamed
+    data = await session.read_file("out.csv")   # never follows links to the host
+    await session.close()
+    manager.get(session_id) -> Session | None
+    await manager.close()                       # closes every session
+
+It knows nothing of HTTP or the database.
+"""
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+OutputKind = Literal["stdout", "stderr", "result", "image", "error", "notice"]
+
+
+@dataclass
+class OutputEvent:
+    """One piece of output from an execution, in the order it happened.
+
+    - stdout / stderr: `text` is the new text.
+    - result: `text` is the repr of the last expression's value (`2 + 2` gives "4").
+    - image: `png` holds a PNG (matplotlib figures, IPython display).
+    - error: `ename`, `evalue`, and `text` is the formatted traceback (no ANSI colours).
+    - notice: `text` is a message from codeinterp itself (kernel restarted, output truncated).
+    """
+
+    kind: OutputKind
+    text: str = ""
+    png: bytes | None = None
+    ename: str | None = None
+    evalue: str | None = None
+
+
+@dataclass
+class FileChange:
+    """A file under /mnt/data that an execution created or modified."""
+
+    path: str  # relative to /mnt/data, e.g. "out/chart.csv"
+    size: int
+    mtime: float
+
+
+ExecutionStatus = Literal["ok", "error", "timeout", "killed", "crashed"]
+
+
+@dataclass
+class ExecutionResult:
+    """What an execution came to.
+
+    status:
+      ok       the code ran to its end
+      error    the code raised (the traceback is an `error` output); the session lives on
+      timeout  the timeout passed and the code was interrupted (KeyboardInterrupt); state kept
+      killed   the code did not stop within the grace period after an interrupt or timeout:
+               the kernel was killed and will restart on next use; state was lost
+      crashed  the kernel died (segfault, os._exit, out of memory); it restarts on next use;
+               state was lost
+    """
+
+    status: ExecutionStatus
+    outputs: list[OutputEvent] = field(default_factory=list)
+    files_changed: list[FileChange] = field(default_factory=list)
+    state_lost: bool = False
+    truncated: bool = False
+    duration_seconds: float = 0.0
+
+    @property
+    def text(self) -> str:
+        """The output as the model sees it: streams, result, traceback and notices, in order."""
+        return "".join(o.text if o.text.endswith("\n") or not o.text else o.text + "\n"
+                       for o in self.outputs if o.kind != "image")
+
+
+@dataclass
+class Limits:
+    memory_mb: int
+    pids: int
+    cpu_shares: int
+    tmp_mb: int
+    data_mb: int
+    file_size_mb: int
+    output_bytes: int
+
+
+class SandboxError(Exception):
+    """Base error of the sandbox."""
+
+
+class SessionLimitReached(SandboxError):
+    """The process-wide cap on live sessions is reached."""
+
+
+class IsolationUnavailable(SandboxError):
+    """Isolation features are missing and unsafe mode was not allowed."""
+
+
+class SessionClosed(SandboxError):
+    """The session was closed (or expired)."""
