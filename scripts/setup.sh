@@ -27,7 +27,7 @@ PYTHON="${PYTHON:-$(command -v python3.11)}"
 # A stamp per environment skips the install when nothing it depends on changed.
 install_env() {  # DIR STAMP_SOURCE PIP_ARGS...
     local dir=$1 source=$2; shift 2
-    local want; want=$(cat $source | sha256sum | cut -c1-16)
+    local want; want=$( (cat "$source"; echo "$@") | sha256sum | cut -c1-16)
     if [[ -x $dir/bin/python && "$(cat $dir/.stamp 2>/dev/null)" == "$want" ]]; then return; fi
     [[ -x $dir/bin/python ]] || "$PYTHON" -m venv "$dir"
     "$dir/bin/pip" install -q --disable-pip-version-check "$@"
