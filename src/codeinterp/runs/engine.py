@@ -1,0 +1,421 @@
+"""The run engine: creates runs, drives them in its own asyncio tasks, cancels, expires and
+recovers them.
+
+The HTTP layer calls `create_run`, `create_thread_and_run`, `submit_tool_outputs` and
+`cancel_run`; each returns at once and the run goes on in a task the engine owns, so a client
+that disconnects does not stop its run. `RunHandle.events()` yields the leg's events for SSE.
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from sqlalchemy import select, update
+
+from codeinterp.config import Settings
+from codeinterp.models.client import ChatClient, UpstreamError
+from codeinterp.runs.events import Event, EventChannel
+from codeinterp.runs.loop import ActiveRun, RunCancelled, RunLoop, RunStopped
+from codeinterp.runs.sessions import ThreadSessions
+from codeinterp.store.assistants import (
+    Assistant, Message, Thread, create_message, create_thread, message_to_dict, thread_to_dict,
+)
+from codeinterp.store.db import Database
+from codeinterp.store.errors import InvalidRequest, NotFound
+from codeinterp.store.ids import new_id, now
+from codeinterp.store.runs import ACTIVE_RUN_STATUSES, Run, RunStep, run_to_dict, step_to_dict
+
+log = logging.getLogger(__name__)
+
+RUN_EXPIRY_SECONDS = 600
+CANCEL_GRACE_SECONDS = 2.0
+MODEL_LIST_TTL_SECONDS = 60.0
+RESTART_ERROR = {"code": "server_error",
+                 "message": "The server restarted while this run was in progress, so the run was stopped."}
+SHUTDOWN_ERROR = {"code": "server_error",
+                  "message": "The server shut down while this run was in progress, so the run was stopped."}
+
+
+@dataclass
+class RunHandle:
+    run: dict
+    channel: EventChannel
+    start: int = 0
+    prefix: list[Event] = field(default_factory=list)
+    thread: dict | None = None
+
+    async def events(self) -> AsyncIterator[Event]:
+        for event in self.prefix:
+            yield event
+        async for event in self.channel.subscribe(self.start):
+            yield event
+
+
+class RunEngine:
+    def __init__(self, db: Database, sandboxes, settings: Settings) -> None:
+        self.db = db
+        self.sandboxes = sandboxes
+        self.settings = settings
+        self.sessions = ThreadSessions(db, sandboxes, settings)
+        self._client: ChatClient | None = None
+        if settings.model_base_url:
+            self._client = ChatClient(settings.model_base_url, settings.model_api_key,
+                                      settings.model_timeout_seconds)
+        self._active: dict[str, ActiveRun] = {}
+        self._models: tuple[float, set[str] | None] | None = None
+        self._stopping = False
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Runs a previous process left unfinished end as `failed`, saying why."""
+        t = now()
+        async with self.db.session() as s:
+            stale = (await s.execute(select(Run.id).where(Run.status.in_(ACTIVE_RUN_STATUSES)))).scalars().all()
+            if stale:
+                await s.execute(update(Run).where(Run.id.in_(stale)).values(
+                    status="failed", failed_at=t, last_error=RESTART_ERROR, required_action=None))
+                await s.execute(update(RunStep).where(RunStep.run_id.in_(stale), RunStep.status == "in_progress")
+                                .values(status="failed", failed_at=t, last_error=RESTART_ERROR))
+                messages = (await s.execute(select(Message).where(
+                    Message.run_id.in_(stale), Message.status == "in_progress"))).scalars().all()
+                for m in messages:
+                    m.status = "incomplete"
+                    m.incomplete_at = t
+                    m.incomplete_details = {"reason": "run_failed"}
+                await s.commit()
+                log.warning("marked %d unfinished runs as failed after a restart", len(stale))
+
+    async def stop(self) -> None:
+        self._stopping = True
+        tasks = [ar.task for ar in self._active.values() if ar.task is not None and not ar.task.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
+        for ar in list(self._active.values()):
+            if ar.expiry is not None:
+                ar.expiry.cancel()
+        await self.sessions.close()
+        if self._client is not None:
+            await self._client.aclose()
+
+    # ---- requests --------------------------------------------------------------------------
+
+    async def create_run(self, project_id: str, thread_id: str, body: dict) -> RunHandle:
+        return await self._create(project_id, body, thread_id=thread_id)
+
+    async def create_thread_and_run(self, project_id: str, body: dict) -> RunHandle:
+        return await self._create(project_id, body, thread_body=body.get("thread") or {})
+
+    async def _create(self, project_id: str, body: dict, thread_id: str | None = None,
+                      thread_body: dict | None = None) -> RunHandle:
+        async with self.db.session() as s:
+            assistant = await _get(s, Assistant, project_id, body.get("assistant_id"), "assistant")
+            fields = _run_fields(assistant, body)
+            await self._check_model(fields["model"])
+            thread_dict = None
+            if thread_id is None:
+                thread = await create_thread(s, project_id, thread_body)
+                thread_id = thread.id
+                thread_dict = thread_to_dict(thread)
+            else:
+                await _get(s, Thread, project_id, thread_id, "thread")
+                active = (await s.execute(select(Run.id).where(
+                    Run.project_id == project_id, Run.thread_id == thread_id,
+                    Run.status.in_(ACTIVE_RUN_STATUSES)).limit(1))).scalar()
+                if active:
+                    raise InvalidRequest(f"Thread {thread_id} already has an active run {active}.")
+                for message in body.get("additional_messages") or []:
+                    await create_message(s, project_id, thread_id, message)
+            t = now()
+            run = Run(id=new_id("run"), project_id=project_id, thread_id=thread_id, assistant_id=assistant.id,
+                      status="queued", created_at=t, expires_at=t + RUN_EXPIRY_SECONDS, **fields)
+            s.add(run)
+            await s.commit()
+            run_dict = run_to_dict(run)
+
+        ar = ActiveRun(id=run.id, project_id=project_id, thread_id=thread_id, assistant_id=assistant.id)
+        self._active[ar.id] = ar
+        ar.publish("thread.run.created", run_dict)
+        ar.publish("thread.run.queued", run_dict)
+        ar.task = asyncio.create_task(self._drive(ar, resume=False), name=f"run {ar.id}")
+        prefix = [("thread.created", thread_dict)] if thread_dict else []
+        return RunHandle(run=run_dict, channel=ar.channel, prefix=prefix, thread=thread_dict)
+
+    async def submit_tool_outputs(self, project_id: str, thread_id: str, run_id: str, body: dict) -> RunHandle:
+        ar = self._active.get(run_id)
+        async with self.db.session() as s:
+            run = await _get_run(s, project_id, thread_id, run_id)
+            if run.status != "requires_action" or ar is None:
+                raise InvalidRequest(f"Runs in status \"{run.status}\" do not accept tool outputs.")
+            if run.expires_at is not None and now() >= run.expires_at:
+                raise InvalidRequest("This run has expired and no longer accepts tool outputs.")
+            expected = [c["id"] for c in run.required_action["submit_tool_outputs"]["tool_calls"]]
+            outputs = {}
+            for item in body.get("tool_outputs") or []:
+                call_id = item.get("tool_call_id")
+                if call_id not in expected:
+                    raise InvalidRequest(f"No tool call with id {call_id!r} is waiting for output in this run.",
+                                         param="tool_outputs")
+                outputs[call_id] = item.get("output") or ""
+            missing = [c for c in expected if c not in outputs]
+            if missing:
+                raise InvalidRequest(f"Expected tool outputs for call_ids {expected}, got {list(outputs)}.",
+                                     param="tool_outputs")
+            step = (await s.execute(select(RunStep).where(
+                RunStep.run_id == run_id, RunStep.type == "tool_calls", RunStep.status == "in_progress")
+                .order_by(RunStep.position.desc()).limit(1))).scalar_one()
+            details = {"type": "tool_calls", "tool_calls": []}
+            for call in step.step_details["tool_calls"]:
+                call = dict(call)
+                if call["type"] == "function" and call["id"] in outputs:
+                    call["function"] = dict(call["function"], output=outputs[call["id"]])
+                details["tool_calls"].append(call)
+            step.step_details = details
+            step.status = "completed"
+            step.completed_at = now()
+            run.status = "queued"
+            run.required_action = None
+            await s.commit()
+            step_dict, run_dict = step_to_dict(step), run_to_dict(run)
+
+        if ar.expiry is not None:
+            ar.expiry.cancel()
+            ar.expiry = None
+        ar.channel = EventChannel()
+        ar.publish("thread.run.step.completed", step_dict)
+        ar.publish("thread.run.queued", run_dict)
+        ar.task = asyncio.create_task(self._drive(ar, resume=True), name=f"run {ar.id}")
+        return RunHandle(run=run_dict, channel=ar.channel)
+
+    async def cancel_run(self, project_id: str, thread_id: str, run_id: str) -> dict:
+        ar = self._active.get(run_id)
+        running = ar is not None and ar.task is not None and not ar.task.done()
+        async with self.db.session() as s:
+            run = await _get_run(s, project_id, thread_id, run_id)
+            if run.status == "cancelling":
+                return run_to_dict(run)
+            if run.status not in ACTIVE_RUN_STATUSES:
+                raise InvalidRequest(f"Cannot cancel run with status '{run.status}'.")
+            if running:
+                run.status = "cancelling"
+                await s.commit()
+                run_dict = run_to_dict(run)
+        if not running:
+            return await self._end_now(project_id, run_id, "cancelled")
+        ar.cancel_requested = True
+        ar.publish("thread.run.cancelling", run_dict)
+        if ar.executing is not None:
+            asyncio.create_task(self._interrupt(ar.executing))
+        else:
+            ar.task.cancel()
+        asyncio.get_running_loop().call_later(CANCEL_GRACE_SECONDS, self._force_cancel, ar)
+        return run_dict
+
+    async def _interrupt(self, sandbox) -> None:
+        try:
+            await sandbox.interrupt()
+        except Exception:
+            log.warning("interrupting a cancelled run's code failed", exc_info=True)
+
+    def _force_cancel(self, ar: ActiveRun) -> None:
+        if ar.task is not None and not ar.task.done() and not ar.finishing:
+            ar.task.cancel()
+
+    # ---- the run's task --------------------------------------------------------------------
+
+    async def _drive(self, ar: ActiveRun, resume: bool) -> None:
+        try:
+            async with self.db.session() as s:
+                run = await s.get(Run, ar.id)
+                if run.status == "cancelling" or ar.cancel_requested:
+                    raise RunCancelled()
+                run.status = "in_progress"
+                if run.started_at is None:
+                    run.started_at = now()
+                await s.commit()
+                run_dict = run_to_dict(run)
+            ar.publish("thread.run.in_progress", run_dict)
+            await RunLoop(ar, self.db, self.sessions, self._client,
+                          self.settings.sandbox_exec_timeout_seconds).run()
+        except (RunCancelled, asyncio.CancelledError):
+            ar.finishing = True
+            asyncio.current_task().uncancel()
+            if self._stopping:
+                await self._finish(ar, "failed", last_error=SHUTDOWN_ERROR)
+            else:
+                if ar.executing is not None:
+                    await self._interrupt(ar.executing)
+                await self._finish(ar, "cancelled")
+        except RunStopped as stop:
+            await self._finish(ar, stop.status, last_error=stop.last_error,
+                               incomplete_reason=stop.incomplete_reason)
+        except UpstreamError as error:
+            code = "rate_limit_exceeded" if getattr(error, "status_code", None) == 429 else "server_error"
+            await self._finish(ar, "failed", last_error={"code": code, "message": f"The model failed: {error}"})
+        except Exception as error:
+            log.exception("run %s failed", ar.id)
+            await self._finish(ar, "failed", last_error={"code": "server_error",
+                                                         "message": f"Internal error: {type(error).__name__}"})
+        finally:
+            ar.channel.close()
+            await self._after_leg(ar)
+
+    async def _after_leg(self, ar: ActiveRun) -> None:
+        async with self.db.session() as s:
+            status = (await s.execute(select(Run.status).where(Run.id == ar.id))).scalar()
+        if status == "requires_action" and not self._stopping:
+            ar.task = None
+            async with self.db.session() as s:
+                expires_at = (await s.execute(select(Run.expires_at).where(Run.id == ar.id))).scalar()
+            delay = max(0.0, (expires_at or now()) - time.time())
+            ar.expiry = asyncio.get_running_loop().call_later(
+                delay, lambda: asyncio.create_task(self._expire(ar)))
+        else:
+            self._active.pop(ar.id, None)
+
+    async def _expire(self, ar: ActiveRun) -> None:
+        async with self.db.session() as s:
+            status = (await s.execute(select(Run.status).where(Run.id == ar.id))).scalar()
+        if status == "requires_action":
+            await self._end_now(ar.project_id, ar.id, "expired")
+
+    async def _end_now(self, project_id: str, run_id: str, status: str) -> dict:
+        """End a run that has no task running (waiting for tool outputs, or orphaned)."""
+        ar = self._active.pop(run_id, None)
+        if ar is not None and ar.expiry is not None:
+            ar.expiry.cancel()
+        ar = ar or ActiveRun(id=run_id, project_id=project_id, thread_id="", assistant_id="")
+        ar.channel.close()
+        return await self._finish(ar, status)
+
+    async def _finish(self, ar: ActiveRun, status: str, last_error: dict | None = None,
+                      incomplete_reason: str | None = None) -> dict:
+        """End the run with `status`, closing its open message and steps; publishes the events."""
+        t = now()
+        step_status = {"cancelled": "cancelled", "expired": "expired", "incomplete": "cancelled"}.get(status, "failed")
+        message_reason = {"cancelled": "run_cancelled", "expired": "run_expired",
+                          "incomplete": "max_tokens"}.get(status, "run_failed")
+        step_error = last_error if step_status == "failed" else None
+        if ar.message is not None:
+            try:
+                await ar.message.close("incomplete", incomplete_reason=message_reason,
+                                       step_status=step_status, last_error=step_error)
+            except Exception:
+                log.exception("closing the message of run %s failed", ar.id)
+        async with self.db.session() as s:
+            steps = (await s.execute(select(RunStep).where(RunStep.run_id == ar.id,
+                                                           RunStep.status == "in_progress")
+                                     .order_by(RunStep.position))).scalars().all()
+            for step in steps:
+                step.status = step_status
+                step.last_error = step_error
+                setattr(step, {"cancelled": "cancelled_at", "expired": "expired_at",
+                               "failed": "failed_at"}[step_status], t)
+            messages = (await s.execute(select(Message).where(Message.run_id == ar.id,
+                                                              Message.status == "in_progress"))).scalars().all()
+            for m in messages:
+                m.status = "incomplete"
+                m.incomplete_at = t
+                m.incomplete_details = {"reason": message_reason}
+            run = await s.get(Run, ar.id)
+            run.status = status
+            run.required_action = None
+            if status == "failed":
+                run.failed_at = t
+                run.last_error = last_error
+            elif status == "cancelled":
+                run.cancelled_at = t
+            elif status == "incomplete":
+                run.incomplete_details = {"reason": incomplete_reason}
+            await s.commit()
+            step_dicts = [step_to_dict(step) for step in steps]
+            message_dicts = [message_to_dict(m) for m in messages]
+            run_dict = run_to_dict(run)
+        for message in message_dicts:
+            ar.publish("thread.message.incomplete", message)
+        for step in step_dicts:
+            ar.publish(f"thread.run.step.{step_status}", step)
+        ar.publish(f"thread.run.{status}", run_dict)
+        return run_dict
+
+    # ---- checks ----------------------------------------------------------------------------
+
+    async def _check_model(self, model: str) -> None:
+        if self._client is None:
+            raise InvalidRequest("No model is configured on this server: set CODEINTERP_MODEL_BASE_URL "
+                                 "to an OpenAI-compatible Chat Completions endpoint.", param="model")
+        if self._models is None or time.monotonic() - self._models[0] > MODEL_LIST_TTL_SECONDS:
+            try:
+                models = await self._client.list_models()
+            except UpstreamError:
+                models = None
+            self._models = (time.monotonic(), models)
+        models = self._models[1]
+        if models and model not in models:
+            raise InvalidRequest(f"The model '{model}' does not exist or you do not have access to it.",
+                                 param="model")
+
+
+async def _get(s, table, project_id: str, object_id: str | None, kind: str):
+    row = await s.get(table, object_id) if object_id else None
+    if row is None or row.project_id != project_id:
+        raise NotFound(kind, object_id)
+    return row
+
+
+async def _get_run(s, project_id: str, thread_id: str, run_id: str) -> Run:
+    run = await s.get(Run, run_id)
+    if run is None or run.project_id != project_id or run.thread_id != thread_id:
+        raise NotFound("run", run_id)
+    return run
+
+
+def _run_fields(assistant: Assistant, body: dict) -> dict:
+    """The run's settings: the request's values, else the assistant's, else the defaults."""
+    tools = body.get("tools")
+    tools = list(tools) if tools is not None else list(assistant.tools or [])
+    for tool in tools:
+        if tool.get("type") == "file_search":
+            raise InvalidRequest("The file_search tool is not supported by this server; "
+                                 "use code_interpreter or function tools.", param="tools")
+        if tool.get("type") == "function" and not (tool.get("function") or {}).get("name"):
+            raise InvalidRequest("A function tool needs function.name.", param="tools")
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict):
+        if choice.get("type") == "file_search":
+            raise InvalidRequest("The file_search tool is not supported by this server.", param="tool_choice")
+        if choice.get("type") == "code_interpreter" and not any(t["type"] == "code_interpreter" for t in tools):
+            raise InvalidRequest("tool_choice names code_interpreter, which is not among the run's tools.",
+                                 param="tool_choice")
+        if choice.get("type") == "function":
+            name = (choice.get("function") or {}).get("name")
+            if name not in {t["function"]["name"] for t in tools if t["type"] == "function"}:
+                raise InvalidRequest(f"tool_choice names function {name!r}, which is not among the run's tools.",
+                                     param="tool_choice")
+
+    def pick(name, default=None):
+        value = body.get(name)
+        if value is None:
+            value = getattr(assistant, name, None)
+        return default if value is None else value
+
+    instructions = body.get("instructions")
+    return {
+        "model": body.get("model") or assistant.model,
+        "instructions": instructions if instructions is not None else (assistant.instructions or ""),
+        "additional_instructions": body.get("additional_instructions"),
+        "tools": tools,
+        "metadata_": body.get("metadata") or {},
+        "temperature": pick("temperature", 1.0),
+        "top_p": pick("top_p", 1.0),
+        "max_prompt_tokens": body.get("max_prompt_tokens"),
+        "max_completion_tokens": body.get("max_completion_tokens"),
+        "truncation_strategy": body.get("truncation_strategy") or {"type": "auto", "last_messages": None},
+        "tool_choice": choice if choice is not None else "auto",
+        "parallel_tool_calls": body.get("parallel_tool_calls") if body.get("parallel_tool_calls") is not None else True,
+        "response_format": pick("response_format", "auto"),
+    }

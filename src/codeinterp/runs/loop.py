@@ -1,0 +1,559 @@
+"""One leg of a run: the model <-> sandbox loop.
+
+A leg starts when a run is created (or resumed by `submit_tool_outputs`) and ends when the
+run completes, needs tool outputs, fails, is cancelled, expires or becomes incomplete. Every
+change is written to the database first, then published as an event.
+"""
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy import select, update
+
+from codeinterp.models.client import ChatClient, Completion, TextDelta, ToolCallDelta, UpstreamError
+from codeinterp.runs import prompt
+from codeinterp.runs.annotations import file_path_annotations
+from codeinterp.runs.events import EventChannel
+from codeinterp.runs.python_tool import TOOL_DEFINITION, TOOL_NAME, StreamedCode, result_for_model
+from codeinterp.runs.sessions import ThreadSession, ThreadSessions
+from codeinterp.store.assistants import Message, message_to_dict
+from codeinterp.store.db import Database
+from codeinterp.store.ids import new_id, now
+from codeinterp.store.runs import Run, RunStep, run_to_dict, step_to_dict
+
+log = logging.getLogger(__name__)
+
+
+class RunCancelled(Exception):
+    """The user cancelled the run."""
+
+
+class RunStopped(Exception):
+    """The run cannot go on; `status` is how it ends (failed, expired, incomplete)."""
+
+    def __init__(self, status: str, last_error: dict | None = None, incomplete_reason: str | None = None):
+        super().__init__(status)
+        self.status = status
+        self.last_error = last_error
+        self.incomplete_reason = incomplete_reason
+
+
+@dataclass
+class ActiveRun:
+    """What the engine knows about a run while it is not finished."""
+
+    id: str
+    project_id: str
+    thread_id: str
+    assistant_id: str
+    channel: EventChannel = field(default_factory=EventChannel)
+    task: asyncio.Task | None = None
+    cancel_requested: bool = False
+    finishing: bool = False  # the run is being ended; cancelling its task would interrupt that
+    executing: object | None = None  # the sandbox session while code runs
+    pending_images: list[str] = field(default_factory=list)  # image file ids not yet in a message
+    message: "MessageWriter | None" = None
+    expiry: asyncio.TimerHandle | None = None
+    position: int = 0  # next step position
+
+    def publish(self, name: str, data: dict) -> None:
+        self.channel.publish(name, data)
+
+
+def _tool_call_summary(call: dict) -> dict:
+    return {"id": call["id"], "type": "function",
+            "function": {"name": call["function"]["name"], "arguments": call["function"]["arguments"]}}
+
+
+class MessageWriter:
+    """An assistant message being written: its message_creation step and streamed text."""
+
+    def __init__(self, loop: "RunLoop", images: list[str]) -> None:
+        self.loop = loop
+        self.id = new_id("msg")
+        self.step_id = new_id("step")
+        self.images = images
+        self.text = ""
+        self._sent_annotations_key = False
+
+    @property
+    def text_index(self) -> int:
+        return len(self.images)
+
+    async def open(self) -> None:
+        ar, t = self.loop.ar, now()
+        async with self.loop.db.session() as s:
+            step = RunStep(id=self.step_id, project_id=ar.project_id, run_id=ar.id, thread_id=ar.thread_id,
+                           assistant_id=ar.assistant_id, position=self.loop.next_position(), type="message_creation",
+                           status="in_progress", created_at=t, tool_results={}, metadata_={},
+                           step_details={"type": "message_creation", "message_creation": {"message_id": self.id}})
+            message = Message(id=self.id, project_id=ar.project_id, thread_id=ar.thread_id, role="assistant",
+                              content=[], attachments=[], assistant_id=ar.assistant_id, run_id=ar.id,
+                              status="in_progress", metadata_={}, created_at=t, completed_at=None)
+            s.add_all([step, message])
+            await s.commit()
+            step_dict, message_dict = step_to_dict(step), message_to_dict(message)
+        ar.publish("thread.run.step.created", step_dict)
+        ar.publish("thread.run.step.in_progress", step_dict)
+        ar.publish("thread.message.created", message_dict)
+        ar.publish("thread.message.in_progress", message_dict)
+        if self.images:
+            ar.publish("thread.message.delta", self._delta([
+                {"index": n, "type": "image_file", "image_file": {"file_id": file_id, "detail": "auto"}}
+                for n, file_id in enumerate(self.images)]))
+
+    def _delta(self, content: list[dict]) -> dict:
+        return {"id": self.id, "object": "thread.message.delta", "delta": {"content": content}}
+
+    def add_text(self, text: str) -> None:
+        if not text:
+            return
+        block: dict = {"value": text}
+        if not self.text:
+            block["annotations"] = []
+        self.text += text
+        self.loop.ar.publish("thread.message.delta",
+                             self._delta([{"index": self.text_index, "type": "text", "text": block}]))
+
+    def content(self, annotations: list[dict]) -> list[dict]:
+        blocks = [{"type": "image_file", "image_file": {"file_id": f, "detail": "auto"}} for f in self.images]
+        blocks.append({"type": "text", "text": {"value": self.text, "annotations": annotations}})
+        return blocks
+
+    async def close(self, status: str, usage: dict | None = None, incomplete_reason: str | None = None,
+                    step_status: str | None = None, last_error: dict | None = None) -> None:
+        """Finish the message (`completed` or `incomplete`) and its step."""
+        ar, t = self.loop.ar, now()
+        annotations = file_path_annotations(self.text, self.loop.thread_session.paths())
+        if annotations and status == "completed":
+            ar.publish("thread.message.delta", self._delta([{
+                "index": self.text_index, "type": "text",
+                "text": {"annotations": [dict(a, index=n) for n, a in enumerate(annotations)]}}]))
+        step_status = step_status or ("completed" if status == "completed" else "cancelled")
+        async with self.loop.db.session() as s:
+            message = await s.get(Message, self.id)
+            message.content = self.content(annotations)
+            message.status = status
+            if status == "completed":
+                message.completed_at = t
+            else:
+                message.incomplete_at = t
+                message.incomplete_details = {"reason": incomplete_reason}
+            step = await s.get(RunStep, self.step_id)
+            step.status = step_status
+            step.usage = usage
+            step.last_error = last_error
+            setattr(step, _STEP_TIME_FIELD[step_status], t)
+            await s.commit()
+            message_dict, step_dict = message_to_dict(message), step_to_dict(step)
+        ar.publish("thread.message.completed" if status == "completed" else "thread.message.incomplete", message_dict)
+        ar.publish(f"thread.run.step.{step_status}", step_dict)
+        ar.message = None
+
+
+_STEP_TIME_FIELD = {"completed": "completed_at", "cancelled": "cancelled_at", "failed": "failed_at",
+                    "expired": "expired_at"}
+
+
+@dataclass
+class ToolCallState:
+    index: int  # position in the step's tool_calls
+    id: str
+    name: str
+    code: StreamedCode = field(default_factory=StreamedCode)
+    arguments_sent: str = ""
+
+
+class ToolStepWriter:
+    """A tool_calls step being written: its calls stream in, then code outputs are added."""
+
+    def __init__(self, loop: "RunLoop") -> None:
+        self.loop = loop
+        self.id = new_id("step")
+        self.calls: dict[int, ToolCallState] = {}  # upstream index -> state
+        self.details: dict = {"type": "tool_calls", "tool_calls": []}
+        self.tool_results: dict[str, str] = {}
+
+    async def open(self) -> None:
+        ar = self.loop.ar
+        async with self.loop.db.session() as s:
+            step = RunStep(id=self.id, project_id=ar.project_id, run_id=ar.id, thread_id=ar.thread_id,
+                           assistant_id=ar.assistant_id, position=self.loop.next_position(), type="tool_calls",
+                           status="in_progress", created_at=now(), tool_results={}, metadata_={},
+                           step_details={"type": "tool_calls", "tool_calls": []})
+            s.add(step)
+            await s.commit()
+            step_dict = step_to_dict(step)
+        ar.publish("thread.run.step.created", step_dict)
+        ar.publish("thread.run.step.in_progress", step_dict)
+
+    def _publish(self, call: dict) -> None:
+        self.loop.ar.publish("thread.run.step.delta", {
+            "id": self.id, "object": "thread.run.step.delta",
+            "delta": {"step_details": {"type": "tool_calls", "tool_calls": [call]}}})
+
+    def on_delta(self, delta: ToolCallDelta) -> None:
+        state = self.calls.get(delta.index)
+        if state is None:
+            if not delta.name:
+                return  # a call is announced once its name is known
+            state = ToolCallState(index=len(self.calls), id=delta.id or new_id("call"), name=delta.name)
+            self.calls[delta.index] = state
+            if state.name == TOOL_NAME:
+                entry = {"id": state.id, "type": "code_interpreter",
+                         "code_interpreter": {"input": "", "outputs": []}}
+            else:
+                entry = {"id": state.id, "type": "function",
+                         "function": {"name": state.name, "arguments": "", "output": None}}
+            self.details["tool_calls"].append(entry)
+            self._publish(dict(entry, index=state.index))
+        self._add_arguments(state, delta.arguments or "")
+
+    def _add_arguments(self, state: ToolCallState, fragment: str) -> None:
+        entry = self.details["tool_calls"][state.index]
+        if state.name == TOOL_NAME:
+            new = state.code.feed(fragment)
+            if new:
+                entry["code_interpreter"]["input"] += new
+                self._publish({"index": state.index, "type": "code_interpreter", "code_interpreter": {"input": new}})
+        elif fragment:
+            state.arguments_sent += fragment
+            entry["function"]["arguments"] += fragment
+            self._publish({"index": state.index, "type": "function", "function": {"arguments": fragment}})
+
+    def on_completion(self, completion: Completion) -> None:
+        """Make the step match the assembled tool calls (whatever the deltas left out)."""
+        for n, call in enumerate(completion.tool_calls):
+            state = self.calls.get(n)
+            if state is None:
+                self.on_delta(ToolCallDelta(index=n, id=call.id, name=call.name, arguments=""))
+                state = self.calls[n]
+            entry = self.details["tool_calls"][state.index]
+            if state.name == TOOL_NAME:
+                rest = state.code.finish()
+                if rest:
+                    entry["code_interpreter"]["input"] += rest
+                    self._publish({"index": state.index, "type": "code_interpreter",
+                                   "code_interpreter": {"input": rest}})
+            elif call.arguments.startswith(state.arguments_sent):
+                self._add_arguments(state, call.arguments[len(state.arguments_sent):])
+            else:
+                entry["function"]["arguments"] = call.arguments
+
+    def add_outputs(self, state: ToolCallState, outputs: list[dict], result_text: str) -> None:
+        entry = self.details["tool_calls"][state.index]
+        entry["code_interpreter"]["outputs"] = outputs
+        self.tool_results[state.id] = result_text
+        if outputs:
+            self._publish({"index": state.index, "type": "code_interpreter",
+                           "code_interpreter": {"outputs": [dict(o, index=n) for n, o in enumerate(outputs)]}})
+
+    async def save(self, status: str = "in_progress", usage: dict | None = None,
+                   last_error: dict | None = None) -> dict:
+        async with self.loop.db.session() as s:
+            step = await s.get(RunStep, self.id)
+            step.step_details = self.details
+            step.tool_results = dict(self.tool_results)
+            step.usage = usage if usage is not None else step.usage
+            step.status = status
+            step.last_error = last_error
+            if status != "in_progress":
+                setattr(step, _STEP_TIME_FIELD[status], now())
+            await s.commit()
+            step_dict = step_to_dict(step)
+        if status != "in_progress":
+            self.loop.ar.publish(f"thread.run.step.{status}", step_dict)
+        return step_dict
+
+    def __iter__(self):
+        return iter(sorted(self.calls.values(), key=lambda c: c.index))
+
+
+class RunLoop:
+    def __init__(self, ar: ActiveRun, db: Database, sessions: ThreadSessions, client: ChatClient,
+                 exec_timeout: float | None) -> None:
+        self.ar = ar
+        self.db = db
+        self.sessions = sessions
+        self.client = client
+        self.exec_timeout = exec_timeout
+        self.thread_session: ThreadSession = sessions.get(ar.project_id, ar.thread_id)
+
+    def next_position(self) -> int:
+        self.ar.position += 1
+        return self.ar.position
+
+    async def run(self) -> None:
+        """Drive the run until this leg ends; raises RunCancelled / RunStopped / UpstreamError."""
+        ar = self.ar
+        async with self.db.session() as s:
+            run = await s.get(Run, ar.id)
+            last = (await s.execute(select(RunStep.position).where(RunStep.run_id == ar.id)
+                                    .order_by(RunStep.position.desc()).limit(1))).scalar()
+            ar.position = last or 0
+            self.thread_session.assign_inputs(await self._input_files(s, run))
+            paths_by_file = {f.file_id: f.path for f in self.thread_session.inputs.values()}
+            files = sorted(set(self.thread_session.paths()))
+            messages = [m for m in [prompt.system_message(run, files)] if m]
+            messages += await prompt.thread_messages(s, run, paths_by_file)
+            config = _RunConfig(run)
+        usage = dict(config.usage or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0})
+
+        while True:
+            self._check(config)
+            body = config.chat_body(messages, usage)
+            completion, tool_step = await self._model_turn(body)
+            step_usage = _usage(completion.usage)
+            for key in usage:
+                usage[key] += step_usage.get(key, 0) if step_usage else 0
+            await self._save_usage(usage)
+            if config.max_prompt_tokens and step_usage and step_usage["prompt_tokens"] > config.max_prompt_tokens:
+                await self._end_turn(tool_step, step_usage, "incomplete")
+                raise RunStopped("incomplete", incomplete_reason="max_prompt_tokens")
+            if completion.finish_reason == "length" and config.max_completion_tokens:
+                await self._end_turn(tool_step, step_usage, "incomplete")
+                raise RunStopped("incomplete", incomplete_reason="max_completion_tokens")
+            if tool_step is None:
+                if ar.message is None:  # an empty answer still becomes a message
+                    await self._open_message()
+                await ar.message.close("completed", usage=step_usage)
+                await self._finish_run("completed")
+                return
+
+            if ar.message is not None:
+                await ar.message.close("completed")
+            config.tool_choice = "auto"  # a forced tool is forced once
+            calls = list(tool_step)
+            messages.append({"role": "assistant", "content": completion.text or None,
+                             "tool_calls": [_chat_tool_call(tool_step, c) for c in calls]})
+            functions = []
+            for call in calls:
+                if call.name == TOOL_NAME:
+                    text = await self._run_code(tool_step, call)
+                    messages.append({"role": "tool", "tool_call_id": call.id, "content": text})
+                elif call.name in config.function_names:
+                    functions.append(tool_step.details["tool_calls"][call.index])
+                else:
+                    text = f"Error: there is no tool named {call.name!r}."
+                    tool_step.details["tool_calls"][call.index]["function"]["output"] = text
+                    messages.append({"role": "tool", "tool_call_id": call.id, "content": text})
+                if ar.cancel_requested:
+                    await tool_step.save(usage=step_usage)
+                    raise RunCancelled()
+            if functions:
+                await tool_step.save(usage=step_usage)
+                await self._require_action(functions)
+                return
+            await tool_step.save("completed", usage=step_usage)
+
+    def _check(self, config: "_RunConfig") -> None:
+        if self.ar.cancel_requested:
+            raise RunCancelled()
+        if config.expires_at is not None and now() >= config.expires_at:
+            raise RunStopped("expired")
+
+    async def _input_files(self, s, run: Run) -> list[tuple[str, str]]:
+        """(file id, filename) of the assistant's, the thread's and the messages' code files, in order."""
+        from codeinterp.store.assistants import Assistant, Thread
+        from codeinterp.store.files import File
+
+        ids: list[str] = []
+        assistant = await s.get(Assistant, run.assistant_id)
+        thread = await s.get(Thread, run.thread_id)
+        for owner in (assistant, thread):
+            resources = (owner.tool_resources or {}) if owner is not None else {}
+            ids += (resources.get("code_interpreter") or {}).get("file_ids") or []
+        rows = (await s.execute(select(Message.attachments).where(
+            Message.project_id == run.project_id, Message.thread_id == run.thread_id)
+            .order_by(Message.created_at))).scalars().all()
+        for attachments in rows:
+            for a in attachments or []:
+                tools = [t.get("type") for t in a.get("tools") or []]
+                if a.get("file_id") and (not tools or "code_interpreter" in tools):
+                    ids.append(a["file_id"])
+        unique = list(dict.fromkeys(ids))
+        if not unique:
+            return []
+        files = (await s.execute(select(File).where(File.project_id == run.project_id, File.id.in_(unique)))).scalars()
+        names = {f.id: f.filename for f in files}
+        return [(i, names[i]) for i in unique if i in names]
+
+    async def _model_turn(self, body: dict) -> tuple[Completion, "ToolStepWriter | None"]:
+        ar = self.ar
+        tool_step: ToolStepWriter | None = None
+        completion: Completion | None = None
+        async for event in self.client.stream(body):
+            if isinstance(event, TextDelta):
+                if ar.message is None:
+                    await self._open_message()
+                ar.message.add_text(event.text)
+            elif isinstance(event, ToolCallDelta):
+                if tool_step is None:
+                    if ar.message is not None:
+                        await ar.message.close("completed")
+                    tool_step = ToolStepWriter(self)
+                    await tool_step.open()
+                tool_step.on_delta(event)
+            elif isinstance(event, Completion):
+                completion = event
+        if completion is None:
+            raise UpstreamError("The model's answer ended before it was complete.")
+        if completion.tool_calls:
+            if tool_step is None:
+                if ar.message is not None:
+                    await ar.message.close("completed")
+                tool_step = ToolStepWriter(self)
+                await tool_step.open()
+            tool_step.on_completion(completion)
+        elif completion.text and ar.message is None:
+            await self._open_message()
+            ar.message.add_text(completion.text)
+        return completion, tool_step
+
+    async def _open_message(self) -> None:
+        images, self.ar.pending_images = self.ar.pending_images, []
+        self.ar.message = MessageWriter(self, images)
+        await self.ar.message.open()
+
+    async def _end_turn(self, tool_step: "ToolStepWriter | None", usage: dict | None, status: str) -> None:
+        if self.ar.message is not None:
+            await self.ar.message.close("incomplete", usage=usage, incomplete_reason="max_tokens",
+                                        step_status="completed")
+        if tool_step is not None:
+            await tool_step.save("completed", usage=usage)
+
+    async def _run_code(self, tool_step: ToolStepWriter, call: ToolCallState) -> str:
+        ar, ts = self.ar, self.thread_session
+        code = tool_step.details["tool_calls"][call.index]["code_interpreter"]["input"]
+        async with ts.lock:
+            sandbox = await self.sessions.sandbox(ts)
+            note = ""
+            if ts.state_lost:
+                note = "[note: this thread's previous session expired; variables and files from it are gone]\n"
+                ts.state_lost = False
+            if ar.cancel_requested:
+                raise RunCancelled()
+            ar.executing = sandbox
+            try:
+                result = await sandbox.execute(code, timeout=self.exec_timeout)
+            finally:
+                ar.executing = None
+            image_ids, saved = await self.sessions.store_outputs(ts, result)
+        outputs = []
+        if result.text:
+            outputs.append({"type": "logs", "logs": result.text})
+        outputs += [{"type": "image", "image": {"file_id": f}} for f in image_ids]
+        ar.pending_images += image_ids
+        text = note + result_for_model(result, saved, self.exec_timeout)
+        tool_step.add_outputs(call, outputs, text)
+        await tool_step.save()
+        return text
+
+    async def _require_action(self, functions: list[dict]) -> None:
+        action = {"type": "submit_tool_outputs",
+                  "submit_tool_outputs": {"tool_calls": [_tool_call_summary(c) for c in functions]}}
+        async with self.db.session() as s:
+            run = await s.get(Run, self.ar.id)
+            if run.status == "cancelling" or self.ar.cancel_requested:
+                raise RunCancelled()
+            run.status = "requires_action"
+            run.required_action = action
+            await s.commit()
+            run_dict = run_to_dict(run)
+        self.ar.publish("thread.run.requires_action", run_dict)
+
+    async def _save_usage(self, usage: dict) -> None:
+        async with self.db.session() as s:
+            await s.execute(update(Run).where(Run.id == self.ar.id).values(usage=dict(usage)))
+            await s.commit()
+
+    async def _finish_run(self, status: str) -> None:
+        async with self.db.session() as s:
+            run = await s.get(Run, self.ar.id)
+            if run.status == "cancelling" or self.ar.cancel_requested:
+                raise RunCancelled()
+            run.status = status
+            run.completed_at = now()
+            await s.commit()
+            run_dict = run_to_dict(run)
+        self.ar.publish(f"thread.run.{status}", run_dict)
+
+
+def _chat_tool_call(step: ToolStepWriter, call: ToolCallState) -> dict:
+    entry = step.details["tool_calls"][call.index]
+    if entry["type"] == "code_interpreter":
+        arguments = json.dumps({"code": entry["code_interpreter"]["input"]})
+    else:
+        arguments = entry["function"]["arguments"]
+    return {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": arguments}}
+
+
+def _usage(usage: dict | None) -> dict | None:
+    if not usage:
+        return None
+    prompt_tokens = int(usage.get("prompt_tokens") or 0)
+    completion_tokens = int(usage.get("completion_tokens") or 0)
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+            "total_tokens": int(usage.get("total_tokens") or prompt_tokens + completion_tokens)}
+
+
+class _RunConfig:
+    """The run's settings, turned into Chat Completions request fields."""
+
+    def __init__(self, run: Run) -> None:
+        self.model = run.model
+        self.tools = run.tools or []
+        self.function_names = {t["function"]["name"] for t in self.tools if t.get("type") == "function"}
+        self.has_code = any(t.get("type") == "code_interpreter" for t in self.tools)
+        self.temperature = run.temperature
+        self.top_p = run.top_p
+        self.max_prompt_tokens = run.max_prompt_tokens
+        self.max_completion_tokens = run.max_completion_tokens
+        self.tool_choice = run.tool_choice
+        self.parallel_tool_calls = run.parallel_tool_calls
+        self.response_format = run.response_format
+        self.expires_at = run.expires_at
+        self.usage = run.usage
+
+    def chat_tools(self) -> list[dict]:
+        tools = [TOOL_DEFINITION] if self.has_code else []
+        for t in self.tools:
+            if t.get("type") == "function":
+                function = {k: v for k, v in t["function"].items() if v is not None}
+                tools.append({"type": "function", "function": function})
+        return tools
+
+    def chat_tool_choice(self):
+        choice = self.tool_choice
+        if choice in (None, "auto"):
+            return None
+        if isinstance(choice, str):
+            return choice
+        if choice.get("type") == "code_interpreter":
+            return {"type": "function", "function": {"name": TOOL_NAME}}
+        return {"type": "function", "function": {"name": choice["function"]["name"]}}
+
+    def chat_body(self, messages: list[dict], usage: dict) -> dict:
+        body: dict = {"model": self.model, "messages": messages}
+        tools = self.chat_tools()
+        if tools:
+            body["tools"] = tools
+            choice = self.chat_tool_choice()
+            if choice is not None:
+                body["tool_choice"] = choice
+            if not self.parallel_tool_calls:
+                body["parallel_tool_calls"] = False
+        if self.temperature is not None:
+            body["temperature"] = self.temperature
+        if self.top_p is not None:
+            body["top_p"] = self.top_p
+        if self.max_completion_tokens:
+            remaining = self.max_completion_tokens - usage["completion_tokens"]
+            if remaining <= 0:
+                raise RunStopped("incomplete", incomplete_reason="max_completion_tokens")
+            body["max_tokens"] = remaining
+        if isinstance(self.response_format, dict) and self.response_format.get("type") != "text":
+            body["response_format"] = self.response_format
+        return body

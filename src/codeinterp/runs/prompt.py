@@ -1,0 +1,117 @@
+"""Builds the Chat Completions `messages` for a run from the thread.
+
+Order: a system message (the run's instructions, its additional instructions and the files
+in /mnt/data), then the thread as it happened: user messages, and for each earlier run its
+steps in order — tool calls with their results, and the messages it wrote.
+"""
+
+import json
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from codeinterp.runs.python_tool import TOOL_NAME
+from codeinterp.store.assistants import Message
+from codeinterp.store.runs import Run, RunStep
+
+NO_RESULT = "[no result: the run ended before this tool call finished]"
+
+
+def system_message(run: Run, files: list[str]) -> dict | None:
+    parts = [p for p in (run.instructions, run.additional_instructions) if p]
+    if files:
+        listing = "\n".join(f"- /mnt/data/{path}" for path in files)
+        parts.append("Files available to the python tool (in /mnt/data):\n" + listing)
+    return {"role": "system", "content": "\n\n".join(parts)} if parts else None
+
+
+def message_text(content: list[dict], images: bool = True) -> str:
+    texts = []
+    for block in content or []:
+        if block.get("type") == "text":
+            texts.append(block["text"]["value"])
+        elif not images:
+            continue
+        elif block.get("type") == "image_file":
+            texts.append(f"[image file {block['image_file']['file_id']}]")
+        elif block.get("type") == "image_url":
+            texts.append(f"[image {block['image_url']['url']}]")
+    return "\n".join(texts)
+
+
+def user_message(row: Message, paths_by_file: dict[str, str]) -> dict:
+    text = message_text(row.content)
+    attached = [paths_by_file[a["file_id"]] for a in (row.attachments or [])
+                if a.get("file_id") in paths_by_file]
+    if attached:
+        text += "\n\n" + "\n".join(f"(attached file: /mnt/data/{p})" for p in attached)
+    return {"role": row.role, "content": text}
+
+
+def step_messages(step: RunStep, messages: dict[str, Message]) -> list[dict]:
+    details = step.step_details
+    if step.type == "message_creation":
+        row = messages.get(details["message_creation"]["message_id"])
+        return [{"role": "assistant", "content": message_text(row.content, images=False)}] if row else []
+    calls, results = [], []
+    for call in details.get("tool_calls", []):
+        if call["type"] == "code_interpreter":
+            arguments = json.dumps({"code": call["code_interpreter"]["input"]})
+            calls.append({"id": call["id"], "type": "function",
+                          "function": {"name": TOOL_NAME, "arguments": arguments}})
+            output = (step.tool_results or {}).get(call["id"])
+        elif call["type"] == "function":
+            calls.append({"id": call["id"], "type": "function",
+                          "function": {"name": call["function"]["name"],
+                                       "arguments": call["function"]["arguments"]}})
+            output = call["function"].get("output")
+        else:
+            continue
+        results.append({"role": "tool", "tool_call_id": call["id"],
+                        "content": output if output is not None else NO_RESULT})
+    if not calls:
+        return []
+    return [{"role": "assistant", "content": None, "tool_calls": calls}, *results]
+
+
+async def thread_messages(session: AsyncSession, run: Run, paths_by_file: dict[str, str]) -> list[dict]:
+    """The thread so far as chat messages (without the system message)."""
+    rows = (await session.execute(
+        select(Message).where(Message.project_id == run.project_id, Message.thread_id == run.thread_id)
+        .order_by(Message.created_at)
+    )).scalars().all()
+    runs = (await session.execute(
+        select(Run).where(Run.project_id == run.project_id, Run.thread_id == run.thread_id)
+        .order_by(Run.created_at)
+    )).scalars().all()
+    run_ids = {r.id for r in runs}
+    steps_by_run: dict[str, list[RunStep]] = {}
+    if run_ids:
+        steps = (await session.execute(
+            select(RunStep).where(RunStep.project_id == run.project_id, RunStep.run_id.in_(run_ids))
+            .order_by(RunStep.position)
+        )).scalars().all()
+        for step in steps:
+            steps_by_run.setdefault(step.run_id, []).append(step)
+
+    by_id = {m.id: m for m in rows}
+    standalone = [m for m in rows if m.run_id not in run_ids]
+    if run.truncation_strategy and run.truncation_strategy.get("type") == "last_messages" \
+            and run.truncation_strategy.get("last_messages"):
+        standalone = standalone[-run.truncation_strategy["last_messages"]:]
+        first = standalone[0].created_at if standalone else run.created_at
+        runs = [r for r in runs if r.created_at >= first]
+
+    # Messages written before a run (same second included) come before it.
+    timeline = [(m.created_at, 0, n, m) for n, m in enumerate(standalone)]
+    timeline += [(r.created_at, 1, n, r) for n, r in enumerate(runs)]
+    timeline.sort(key=lambda item: item[:3])
+
+    out: list[dict] = []
+    for *_, item in timeline:
+        if isinstance(item, Run):
+            for step in steps_by_run.get(item.id, []):
+                out.extend(step_messages(step, by_id))
+        else:
+            out.append(user_message(item, paths_by_file))
+    return out

@@ -1,0 +1,164 @@
+"""One sandbox session per thread.
+
+A thread's session starts the first time the model runs code, lives on while it is used and
+expires one hour after its last use (the sandbox manager enforces the expiry). Input files
+(assistant and thread `tool_resources`, message attachments) are copied into /mnt/data under
+their original names, with a suffix where two names collide. Files the code writes become
+files with purpose `assistants_output`.
+"""
+
+import asyncio
+import logging
+import posixpath
+import time
+from dataclasses import dataclass, field
+
+from codeinterp.config import Settings
+from codeinterp.sandbox.manager import SandboxManager
+from codeinterp.sandbox.types import ExecutionResult
+from codeinterp.store.db import Database
+from codeinterp.store import files as file_store
+from codeinterp.store.usage import record_session
+
+log = logging.getLogger(__name__)
+
+SESSION_EXPIRY_SECONDS = 3600.0
+
+
+@dataclass
+class InputFile:
+    file_id: str
+    path: str  # relative to /mnt/data
+
+
+@dataclass
+class ThreadSession:
+    project_id: str
+    thread_id: str
+    inputs: dict[str, InputFile] = field(default_factory=dict)  # file id -> where it is
+    generated: dict[str, str] = field(default_factory=dict)  # path -> id of its latest output file
+    sandbox: object | None = None  # codeinterp.sandbox.manager.Session once started
+    copied: set[str] = field(default_factory=set)  # file ids present in the current sandbox
+    state_lost: bool = False  # a previous sandbox of this thread expired or died
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    last_used: float = field(default_factory=time.monotonic)
+
+    def assign_inputs(self, files: list[tuple[str, str]]) -> None:
+        """Give each new (file id, filename) a free path under /mnt/data."""
+        taken = {f.path for f in self.inputs.values()} | set(self.generated)
+        for file_id, filename in files:
+            if file_id in self.inputs:
+                continue
+            path = _free_name(_safe_name(filename, file_id), taken)
+            taken.add(path)
+            self.inputs[file_id] = InputFile(file_id, path)
+
+    def paths(self) -> dict[str, str]:
+        """Path -> file id of every file the model may link (generated files win)."""
+        known = {f.path: f.file_id for f in self.inputs.values()}
+        known.update(self.generated)
+        return known
+
+
+def _safe_name(filename: str, file_id: str) -> str:
+    name = posixpath.basename((filename or "").replace("\\", "/")).strip()
+    if name in ("", ".", ".."):
+        name = file_id
+    return name
+
+
+def _free_name(name: str, taken: set[str]) -> str:
+    if name not in taken:
+        return name
+    stem, ext = posixpath.splitext(name)
+    n = 1
+    while f"{stem}_{n}{ext}" in taken:
+        n += 1
+    return f"{stem}_{n}{ext}"
+
+
+class ThreadSessions:
+    def __init__(self, db: Database, sandboxes: SandboxManager, settings: Settings) -> None:
+        self.db = db
+        self.sandboxes = sandboxes
+        self.settings = settings
+        self._threads: dict[str, ThreadSession] = {}
+
+    def get(self, project_id: str, thread_id: str) -> ThreadSession:
+        self._forget_expired()
+        ts = self._threads.get(thread_id)
+        if ts is None or ts.project_id != project_id:
+            ts = ThreadSession(project_id, thread_id)
+            self._threads[thread_id] = ts
+        ts.last_used = time.monotonic()
+        return ts
+
+    def _forget_expired(self) -> None:
+        limit = time.monotonic() - SESSION_EXPIRY_SECONDS
+        for thread_id, ts in list(self._threads.items()):
+            if ts.last_used < limit and not ts.lock.locked():
+                del self._threads[thread_id]
+
+    async def sandbox(self, ts: ThreadSession):
+        """The thread's live sandbox session, started (and its input files copied) if needed."""
+        ts.last_used = time.monotonic()
+        if ts.sandbox is not None and self.sandboxes.get(ts.sandbox.id) is None:
+            ts.sandbox = None  # expired or closed by the manager
+            ts.state_lost = True
+            ts.generated.clear()
+        if ts.sandbox is None:
+            ts.sandbox = await self.sandboxes.create_session(expiry_seconds=SESSION_EXPIRY_SECONDS)
+            ts.copied.clear()
+            async with self.db.session() as session:
+                await record_session(session, ts.project_id, ts.sandbox.id)
+                await session.commit()
+        await self._copy_inputs(ts)
+        return ts.sandbox
+
+    async def _copy_inputs(self, ts: ThreadSession) -> None:
+        missing = [f for f in ts.inputs.values() if f.file_id not in ts.copied]
+        if not missing:
+            return
+        async with self.db.session() as session:
+            for f in missing:
+                source = await file_store.content_source(session, ts.project_id, f.file_id)
+                if source is None:
+                    log.warning("input file %s is gone; not copied", f.file_id)
+                    ts.copied.add(f.file_id)
+                    continue
+                await ts.sandbox.put_file(f.path, source)
+                ts.copied.add(f.file_id)
+
+    async def store_outputs(self, ts: ThreadSession, result: ExecutionResult) -> tuple[list[str], list[str]]:
+        """Save images and changed files as `assistants_output` files.
+
+        Returns (image file ids in output order, paths of files saved) and records each
+        path's file id in `ts.generated`.
+        """
+        image_ids: list[str] = []
+        saved: list[str] = []
+        async with self.db.session() as session:
+            for n, output in enumerate(o for o in result.outputs if o.kind == "image"):
+                row = await file_store.create_file_from_bytes(
+                    session, ts.project_id, filename=f"image_{int(time.time())}_{n}.png",
+                    purpose="assistants_output", data=output.png)
+                image_ids.append(row.id)
+            for change in result.files_changed:
+                data = await ts.sandbox.read_file(change.path)
+                row = await file_store.create_file_from_bytes(
+                    session, ts.project_id, filename=f"/mnt/data/{change.path}",
+                    purpose="assistants_output", data=data)
+                ts.generated[change.path] = row.id
+                saved.append(change.path)
+            await session.commit()
+        return image_ids, saved
+
+    async def close(self) -> None:
+        for ts in self._threads.values():
+            if ts.sandbox is not None:
+                try:
+                    await ts.sandbox.close()
+                except Exception:  # the manager closes what is left
+                    log.debug("closing session of %s failed", ts.thread_id, exc_info=True)
+        self._threads.clear()
+

@@ -1,0 +1,125 @@
+"""Runs and run steps: tables and their contract-shaped dicts (`RunObject`, `RunStepObject`)."""
+
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Float, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from codeinterp.store.db import Base
+
+ACTIVE_RUN_STATUSES = ("queued", "in_progress", "requires_action", "cancelling")
+TERMINAL_RUN_STATUSES = ("completed", "failed", "cancelled", "expired", "incomplete")
+
+
+class Run(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    thread_id: Mapped[str] = mapped_column(String(64))
+    assistant_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    created_at: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    started_at: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    cancelled_at: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    failed_at: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    completed_at: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    required_action: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    last_error: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    incomplete_details: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    model: Mapped[str] = mapped_column(String(256))
+    instructions: Mapped[str] = mapped_column(Text, default="")
+    additional_instructions: Mapped[str | None] = mapped_column(Text, nullable=True)
+    tools: Mapped[list] = mapped_column(JSON, default=list)
+    metadata_: Mapped[dict] = mapped_column("metadata", JSON, default=dict)
+    usage: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    temperature: Mapped[float | None] = mapped_column(Float, nullable=True)
+    top_p: Mapped[float | None] = mapped_column(Float, nullable=True)
+    max_prompt_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_completion_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    truncation_strategy: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    tool_choice: Mapped[Any] = mapped_column(JSON, nullable=True)
+    parallel_tool_calls: Mapped[bool] = mapped_column(Boolean, default=True)
+    response_format: Mapped[Any] = mapped_column(JSON, nullable=True)
+
+    __table_args__ = (Index("ix_runs_thread", "project_id", "thread_id", "created_at"),)
+
+
+class RunStep(Base):
+    __tablename__ = "run_steps"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    run_id: Mapped[str] = mapped_column(String(64))
+    thread_id: Mapped[str] = mapped_column(String(64))
+    assistant_id: Mapped[str] = mapped_column(String(64))
+    position: Mapped[int] = mapped_column(Integer)  # order of the step within its run
+    type: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(32))
+    step_details: Mapped[dict] = mapped_column(JSON)
+    # What the model was told for each tool call of this step: {tool_call_id: text}.
+    tool_results: Mapped[dict] = mapped_column(JSON, default=dict)
+    last_error: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[int] = mapped_column(Integer)
+    expired_at: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    cancelled_at: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    failed_at: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    completed_at: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    metadata_: Mapped[dict] = mapped_column("metadata", JSON, default=dict)
+    usage: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+
+    __table_args__ = (Index("ix_run_steps_run", "project_id", "run_id", "position"),)
+
+
+def run_to_dict(row: Run) -> dict:
+    return {
+        "id": row.id,
+        "object": "thread.run",
+        "created_at": row.created_at,
+        "thread_id": row.thread_id,
+        "assistant_id": row.assistant_id,
+        "status": row.status,
+        "required_action": row.required_action,
+        "last_error": row.last_error,
+        "expires_at": row.expires_at,
+        "started_at": row.started_at,
+        "cancelled_at": row.cancelled_at,
+        "failed_at": row.failed_at,
+        "completed_at": row.completed_at,
+        "incomplete_details": row.incomplete_details,
+        "model": row.model,
+        "instructions": row.instructions or "",
+        "tools": row.tools or [],
+        "metadata": row.metadata_ or {},
+        "usage": row.usage,
+        "temperature": row.temperature,
+        "top_p": row.top_p,
+        "max_prompt_tokens": row.max_prompt_tokens,
+        "max_completion_tokens": row.max_completion_tokens,
+        "truncation_strategy": row.truncation_strategy,
+        "tool_choice": row.tool_choice,
+        "parallel_tool_calls": row.parallel_tool_calls,
+        "response_format": row.response_format,
+    }
+
+
+def step_to_dict(row: RunStep) -> dict:
+    return {
+        "id": row.id,
+        "object": "thread.run.step",
+        "created_at": row.created_at,
+        "assistant_id": row.assistant_id,
+        "thread_id": row.thread_id,
+        "run_id": row.run_id,
+        "type": row.type,
+        "status": row.status,
+        "step_details": row.step_details,
+        "last_error": row.last_error,
+        "expired_at": row.expired_at,
+        "cancelled_at": row.cancelled_at,
+        "failed_at": row.failed_at,
+        "completed_at": row.completed_at,
+        "metadata": row.metadata_ or {},
+        "usage": row.usage,
+    }
