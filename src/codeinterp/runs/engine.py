@@ -34,8 +34,6 @@ CANCEL_GRACE_SECONDS = 2.0
 MODEL_LIST_TTL_SECONDS = 60.0
 RESTART_ERROR = {"code": "server_error",
                  "message": "The server restarted while this run was in progress, so the run was stopped."}
-SHUTDOWN_ERROR = {"code": "server_error",
-                  "message": "The server shut down while this run was in progress, so the run was stopped."}
 
 
 @dataclass
@@ -245,11 +243,10 @@ class RunEngine:
             ar.finishing = True
             asyncio.current_task().uncancel()
             if self._stopping:
-                await self._finish(ar, "failed", last_error=SHUTDOWN_ERROR)
-            else:
-                if ar.executing is not None:
-                    await self._interrupt(ar.executing)
-                await self._finish(ar, "cancelled")
+                return  # left as it is: `start()` of the next process ends it as failed
+            if ar.executing is not None:
+                await self._interrupt(ar.executing)
+            await self._finish(ar, "cancelled")
         except RunStopped as stop:
             await self._finish(ar, stop.status, last_error=stop.last_error,
                                incomplete_reason=stop.incomplete_reason)

@@ -18,6 +18,7 @@ from codeinterp.runs.annotations import file_path_annotations
 from codeinterp.runs.events import EventChannel
 from codeinterp.runs.python_tool import TOOL_DEFINITION, TOOL_NAME, StreamedCode, result_for_model
 from codeinterp.runs.sessions import ThreadSession, ThreadSessions
+from codeinterp.sandbox.types import ExecutionResult, SandboxError, SessionClosed
 from codeinterp.store.assistants import Message, message_to_dict
 from codeinterp.store.db import Database
 from codeinterp.store.ids import new_id, now
@@ -428,18 +429,11 @@ class RunLoop:
         ar, ts = self.ar, self.thread_session
         code = tool_step.details["tool_calls"][call.index]["code_interpreter"]["input"]
         async with ts.lock:
-            sandbox = await self.sessions.sandbox(ts)
-            note = ""
-            if ts.state_lost:
-                note = "[note: this thread's previous session expired; variables and files from it are gone]\n"
-                ts.state_lost = False
-            if ar.cancel_requested:
-                raise RunCancelled()
-            ar.executing = sandbox
             try:
-                result = await sandbox.execute(code, timeout=self.exec_timeout)
-            finally:
-                ar.executing = None
+                result, note = await self._execute(code)
+            except SandboxError as error:
+                raise RunStopped("failed", last_error={
+                    "code": "server_error", "message": f"The code could not run: {str(error) or type(error).__name__}"})
             image_ids, saved = await self.sessions.store_outputs(ts, result)
         outputs = []
         if result.text:
@@ -450,6 +444,28 @@ class RunLoop:
         tool_step.add_outputs(call, outputs, text)
         await tool_step.save()
         return text
+
+    async def _execute(self, code: str) -> tuple[ExecutionResult, str]:
+        """Run the code in the thread's session; a session that closed meanwhile is replaced once."""
+        ar, ts = self.ar, self.thread_session
+        for attempt in (1, 2):
+            sandbox = await self.sessions.sandbox(ts)
+            note = ""
+            if ts.state_lost:
+                note = "[note: this thread's previous session expired; variables and files from it are gone]\n"
+                ts.state_lost = False
+            if ar.cancel_requested:
+                raise RunCancelled()
+            ar.executing = sandbox
+            try:
+                return await sandbox.execute(code, timeout=self.exec_timeout), note
+            except SessionClosed:
+                if attempt == 2:
+                    raise
+                self.sessions.forget_sandbox(ts)
+            finally:
+                ar.executing = None
+        raise AssertionError("unreachable")
 
     async def _require_action(self, functions: list[dict]) -> None:
         action = {"type": "submit_tool_outputs",

@@ -103,9 +103,7 @@ class ThreadSessions:
         """The thread's live sandbox session, started (and its input files copied) if needed."""
         ts.last_used = time.monotonic()
         if ts.sandbox is not None and self.sandboxes.get(ts.sandbox.id) is None:
-            ts.sandbox = None  # expired or closed by the manager
-            ts.state_lost = True
-            ts.generated.clear()
+            self.forget_sandbox(ts)  # expired or closed by the manager
         if ts.sandbox is None:
             ts.sandbox = await self.sandboxes.create_session(expiry_seconds=SESSION_EXPIRY_SECONDS)
             ts.copied.clear()
@@ -114,6 +112,11 @@ class ThreadSessions:
                 await session.commit()
         await self._copy_inputs(ts)
         return ts.sandbox
+
+    def forget_sandbox(self, ts: ThreadSession) -> None:
+        ts.sandbox = None
+        ts.state_lost = True
+        ts.generated.clear()
 
     async def _copy_inputs(self, ts: ThreadSession) -> None:
         missing = [f for f in ts.inputs.values() if f.file_id not in ts.copied]
