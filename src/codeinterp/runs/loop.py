@@ -174,6 +174,7 @@ class ToolStepWriter:
         self.loop = loop
         self.id = new_id("step")
         self.calls: dict[int, ToolCallState] = {}  # upstream index -> state
+        self._unnamed: dict[int, tuple[str | None, str]] = {}  # upstream index -> (id, arguments) before the name
         self.details: dict = {"type": "tool_calls", "tool_calls": []}
         self.tool_results: dict[str, str] = {}
 
@@ -197,10 +198,14 @@ class ToolStepWriter:
 
     def on_delta(self, delta: ToolCallDelta) -> None:
         state = self.calls.get(delta.index)
+        arguments = delta.arguments or ""
         if state is None:
-            if not delta.name:
-                return  # a call is announced once its name is known
-            state = ToolCallState(index=len(self.calls), id=delta.id or new_id("call"), name=delta.name)
+            call_id, early = self._unnamed.pop(delta.index, (None, ""))
+            call_id, arguments = delta.id or call_id, early + arguments
+            if not delta.name:  # a call is announced once its name is known
+                self._unnamed[delta.index] = (call_id, arguments)
+                return
+            state = ToolCallState(index=len(self.calls), id=call_id or new_id("call"), name=delta.name)
             self.calls[delta.index] = state
             if state.name == TOOL_NAME:
                 entry = {"id": state.id, "type": "code_interpreter",
@@ -210,7 +215,7 @@ class ToolStepWriter:
                          "function": {"name": state.name, "arguments": "", "output": None}}
             self.details["tool_calls"].append(entry)
             self._publish(dict(entry, index=state.index))
-        self._add_arguments(state, delta.arguments or "")
+        self._add_arguments(state, arguments)
 
     def _add_arguments(self, state: ToolCallState, fragment: str) -> None:
         entry = self.details["tool_calls"][state.index]
@@ -233,9 +238,9 @@ class ToolStepWriter:
                 state = self.calls[n]
             entry = self.details["tool_calls"][state.index]
             if state.name == TOOL_NAME:
-                rest = state.code.finish()
+                rest = state.code.finish(call.arguments)
+                entry["code_interpreter"]["input"] = state.code.code
                 if rest:
-                    entry["code_interpreter"]["input"] += rest
                     self._publish({"index": state.index, "type": "code_interpreter",
                                    "code_interpreter": {"input": rest}})
             elif call.arguments.startswith(state.arguments_sent):

@@ -50,7 +50,7 @@ class StreamedCode:
     """Decodes the `code` string of `{"code": "..."}` arguments while they arrive in pieces.
 
     `feed(fragment)` returns the code text that became complete with this fragment (possibly "").
-    Arguments of another shape decode to nothing here; `finish()` then gives the whole code.
+    Arguments of another shape decode to nothing here; `finish(arguments)` then gives the whole code.
     """
 
     def __init__(self) -> None:
@@ -70,14 +70,14 @@ class StreamedCode:
         self._decode()
         return self.code[before:]
 
-    def finish(self) -> str:
-        """The rest of the code once the arguments are complete."""
-        code = code_from_arguments(self.arguments)
-        if code.startswith(self.code):
-            rest = code[len(self.code):]
-        else:  # cannot happen for well-formed JSON; keep what was sent, report the final code
-            rest = ""
-        self.code += rest
+    def finish(self, arguments: str) -> str:
+        """The rest of the code, given the complete arguments."""
+        code = code_from_arguments(arguments)
+        if not code.startswith(self.code):  # the pieces disagree with the whole: the whole wins
+            self.code = code
+            return ""
+        rest = code[len(self.code):]
+        self.code = code
         return rest
 
     def _find_start(self) -> bool:
