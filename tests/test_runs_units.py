@@ -1,0 +1,121 @@
+"""The run engine's pure pieces: streamed code decoding, annotations, tool results, event fan-out."""
+
+import asyncio
+import json
+
+import pytest
+
+from codeinterp.runs.annotations import file_path_annotations
+from codeinterp.runs.events import EventChannel
+from codeinterp.runs.python_tool import StreamedCode, code_from_arguments, result_for_model, truncate
+from codeinterp.sandbox.types import ExecutionResult, FileChange, OutputEvent
+
+CODES = [
+    "x = 2 + 2\nx",
+    'print("quotes \\" and \\\\ backslashes")\n',
+    "s = 'tab\\tnewline\\n'  # é ü ß 中文 😀\nprint(s)",
+    "",
+]
+
+
+@pytest.mark.parametrize("code", CODES)
+@pytest.mark.parametrize("piece", [1, 2, 3, 5, 8, 1000])
+@pytest.mark.parametrize("ascii_only", [True, False])
+def test_streamed_code_pieces_add_up_to_the_code(code, piece, ascii_only):
+    arguments = json.dumps({"code": code}, ensure_ascii=ascii_only)
+    decoder = StreamedCode()
+    pieces = [decoder.feed(arguments[i:i + piece]) for i in range(0, len(arguments), piece)]
+    pieces.append(decoder.finish(arguments))
+    assert "".join(pieces) == code
+    assert decoder.code == code
+
+
+def test_streamed_code_waits_for_whole_escapes():
+    decoder = StreamedCode()
+    assert decoder.feed('{"code": "a\\') == "a"
+    assert decoder.feed("u00") == ""
+    assert decoder.feed("e9\\ud83d") == "é"
+    assert decoder.feed("\\ude00b") == "😀b"
+    assert decoder.feed('"}') == ""
+    assert decoder.finish('{"code": "a\\u00e9\\ud83d\\ude00b"}') == ""
+
+
+def test_arguments_of_another_shape_are_decoded_at_the_end():
+    decoder = StreamedCode()
+    arguments = '{"timeout": 5, "code": "print(1)"}'
+    assert decoder.feed(arguments) == ""
+    assert decoder.finish(arguments) == "print(1)"
+    bare = StreamedCode()
+    assert bare.feed("print(2)") == ""
+    assert bare.finish("print(2)") == "print(2)"
+
+
+def test_code_from_arguments():
+    assert code_from_arguments('{"code": "1+1"}') == "1+1"
+    assert code_from_arguments("import os") == "import os"
+    assert code_from_arguments('{"code": ') == ""
+    assert code_from_arguments('"1+1"') == "1+1"
+
+
+def test_annotations_point_at_the_link_text():
+    text = "Get [the table](sandbox:/mnt/data/out.csv). Also sandbox:/mnt/data/a%20b.png, sandbox:/mnt/data/gone.txt"
+    files = {"out.csv": "file-1", "a b.png": "file-2"}
+    annotations = file_path_annotations(text, files)
+    assert [a["file_path"]["file_id"] for a in annotations] == ["file-1", "file-2"]
+    for a in annotations:
+        assert a["type"] == "file_path"
+        assert text[a["start_index"]:a["end_index"]] == a["text"]
+    assert annotations[0]["text"] == "sandbox:/mnt/data/out.csv"
+    assert annotations[1]["text"] == "sandbox:/mnt/data/a%20b.png"
+
+
+def test_annotations_in_subfolders_and_unicode_text():
+    text = "Ünïcödé 😀 first: sandbox:/mnt/data/out/chart.csv."
+    (a,) = file_path_annotations(text, {"out/chart.csv": "file-9"})
+    assert text[a["start_index"]:a["end_index"]] == "sandbox:/mnt/data/out/chart.csv"
+
+
+def test_result_for_model_lists_output_errors_images_and_files():
+    result = ExecutionResult(status="error", outputs=[
+        OutputEvent("stdout", "partial\n"),
+        OutputEvent("image", png=b"\x89PNG"),
+        OutputEvent("error", "Traceback...\nZeroDivisionError: division by zero", ename="ZeroDivisionError"),
+    ], files_changed=[FileChange("out.csv", 10, 0.0)])
+    text = result_for_model(result, ["out.csv"], 60)
+    assert text.splitlines() == ["partial", "Traceback...", "ZeroDivisionError: division by zero",
+                                 "[1 image displayed to the user]", "[file saved: /mnt/data/out.csv]"]
+    assert "interrupted" in result_for_model(ExecutionResult(status="timeout"), [], 60)
+    assert "lost" in result_for_model(ExecutionResult(status="crashed"), [], 60)
+    assert result_for_model(ExecutionResult(status="ok"), [], 60) == "[no output]"
+
+
+def test_truncate_keeps_head_and_tail_with_a_marker():
+    text = "".join(f"line {n}\n" for n in range(10_000))
+    short = truncate(text, 1000)
+    assert short.startswith("line 0\n") and short.endswith("line 9999\n")
+    assert "[... output truncated:" in short and len(short) < 1100
+    assert truncate("small", 1000) == "small"
+
+
+def test_event_channel_gives_every_reader_the_whole_leg_in_order():
+    async def main():
+        channel = EventChannel()
+        channel.publish("thread.run.created", {"n": 0})
+        early = asyncio.create_task(_collect(channel))
+        await asyncio.sleep(0)
+        data = {"n": 1}
+        channel.publish("thread.run.in_progress", data)
+        data["n"] = 99  # a later change to the published dict is not seen by readers
+        channel.publish("thread.run.completed", {"n": 2})
+        channel.publish("thread.run.step.created", {"n": 3})  # after the end: dropped
+        late = await _collect(channel)
+        return await early, late
+
+    early, late = asyncio.run(main())
+    expected = [("thread.run.created", {"n": 0}), ("thread.run.in_progress", {"n": 1}),
+                ("thread.run.completed", {"n": 2})]
+    assert early == expected and late == expected
+
+
+async def _collect(channel):
+    return [event async for event in channel.subscribe()]
