@@ -91,7 +91,7 @@ async def create_run(thread_id: str, body: CreateRunRequest, project_id: str = D
     return sse_response(handle) if body.stream else run_response(handle.run)
 
 
-@router.get("/threads/{thread_id}/runs", response_model=ListRunsResponse)
+@router.get("/threads/{thread_id}/runs", response_model=ListRunsResponse, response_model_exclude_unset=True)
 async def list_runs(thread_id: str, query: ListQuery = Depends(ListQuery),
                     project_id: str = Depends(current_project), session: AsyncSession = Depends(db_session)):
     await _thread_exists(session, project_id, thread_id)
@@ -128,7 +128,8 @@ async def submit_tool_outputs(thread_id: str, run_id: str, body: SubmitToolOutpu
     return sse_response(handle) if body.stream else run_response(handle.run)
 
 
-@router.get("/threads/{thread_id}/runs/{run_id}/steps", response_model=ListRunStepsResponse)
+@router.get("/threads/{thread_id}/runs/{run_id}/steps", response_model=ListRunStepsResponse,
+            response_model_exclude_unset=True)
 async def list_run_steps(thread_id: str, run_id: str, query: ListQuery = Depends(ListQuery),
                          project_id: str = Depends(current_project), session: AsyncSession = Depends(db_session)):
     await _run_row(session, project_id, thread_id, run_id)
@@ -136,7 +137,8 @@ async def list_run_steps(thread_id: str, run_id: str, query: ListQuery = Depends
     return await paginate(session, stmt, RunStep, query, step_to_dict)
 
 
-@router.get("/threads/{thread_id}/runs/{run_id}/steps/{step_id}", response_model=RunStepObject)
+@router.get("/threads/{thread_id}/runs/{run_id}/steps/{step_id}", response_model=RunStepObject,
+            response_model_exclude_unset=True)
 async def retrieve_run_step(thread_id: str, run_id: str, step_id: str, project_id: str = Depends(current_project),
                             session: AsyncSession = Depends(db_session)):
     await _run_row(session, project_id, thread_id, run_id)
