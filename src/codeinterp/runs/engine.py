@@ -62,6 +62,7 @@ class RunEngine:
             self._client = ChatClient(settings.model_base_url, settings.model_api_key,
                                       settings.model_timeout_seconds)
         self._active: dict[str, ActiveRun] = {}
+        self._starting: set[str] = set()  # threads whose run is being created right now
         self._models: tuple[float, set[str] | None] | None = None
         self._stopping = False
 
@@ -110,10 +111,22 @@ class RunEngine:
 
     async def _create(self, project_id: str, body: dict, thread_id: str | None = None,
                       thread_body: dict | None = None) -> RunHandle:
+        if thread_id is not None:
+            if thread_id in self._starting:
+                raise InvalidRequest(f"Thread {thread_id} already has an active run.")
+            self._starting.add(thread_id)
+        try:
+            return await self._create_run(project_id, body, thread_id, thread_body)
+        finally:
+            self._starting.discard(thread_id)
+
+    async def _create_run(self, project_id: str, body: dict, thread_id: str | None,
+                          thread_body: dict | None) -> RunHandle:
         async with self.db.session() as s:
             assistant = await _get(s, Assistant, project_id, body.get("assistant_id"), "assistant")
             fields = _run_fields(assistant, body)
-            await self._check_model(fields["model"])
+        await self._check_model(fields["model"])
+        async with self.db.session() as s:
             thread_dict = None
             if thread_id is None:
                 thread = await create_thread(s, project_id, thread_body)
