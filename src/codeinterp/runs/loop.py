@@ -19,8 +19,9 @@ from codeinterp.runs.events import EventChannel
 from codeinterp.runs.python_tool import TOOL_DEFINITION, TOOL_NAME, StreamedCode, result_for_model
 from codeinterp.runs.sessions import ThreadSession, ThreadSessions
 from codeinterp.sandbox.types import ExecutionResult, SandboxError, SessionClosed
-from codeinterp.store.assistants import Message, message_to_dict
+from codeinterp.store.assistants import Assistant, Message, Thread, message_to_dict
 from codeinterp.store.db import Database
+from codeinterp.store.files import File
 from codeinterp.store.ids import new_id, now
 from codeinterp.store.runs import Run, RunStep, run_to_dict, step_to_dict
 
@@ -316,10 +317,10 @@ class RunLoop:
                 usage[key] += step_usage.get(key, 0) if step_usage else 0
             await self._save_usage(usage)
             if config.max_prompt_tokens and step_usage and step_usage["prompt_tokens"] > config.max_prompt_tokens:
-                await self._end_turn(tool_step, step_usage, "incomplete")
+                await self._end_turn(tool_step, step_usage)
                 raise RunStopped("incomplete", incomplete_reason="max_prompt_tokens")
             if completion.finish_reason == "length" and config.max_completion_tokens:
-                await self._end_turn(tool_step, step_usage, "incomplete")
+                await self._end_turn(tool_step, step_usage)
                 raise RunStopped("incomplete", incomplete_reason="max_completion_tokens")
             if tool_step is None:
                 if ar.message is None:  # an empty answer still becomes a message
@@ -362,9 +363,6 @@ class RunLoop:
 
     async def _input_files(self, s, run: Run) -> list[tuple[str, str]]:
         """(file id, filename) of the assistant's, the thread's and the messages' code files, in order."""
-        from codeinterp.store.assistants import Assistant, Thread
-        from codeinterp.store.files import File
-
         ids: list[str] = []
         assistant = await s.get(Assistant, run.assistant_id)
         thread = await s.get(Thread, run.thread_id)
@@ -423,7 +421,8 @@ class RunLoop:
         self.ar.message = MessageWriter(self, images)
         await self.ar.message.open()
 
-    async def _end_turn(self, tool_step: "ToolStepWriter | None", usage: dict | None, status: str) -> None:
+    async def _end_turn(self, tool_step: "ToolStepWriter | None", usage: dict | None) -> None:
+        """Close what the last answer opened when the run stops at a token limit."""
         if self.ar.message is not None:
             await self.ar.message.close("incomplete", usage=usage, incomplete_reason="max_tokens",
                                         step_status="completed")
