@@ -1,0 +1,154 @@
+"""The upstream model client: any OpenAI-compatible Chat Completions endpoint (OpenAI, vLLM,
+Ollama, llama.cpp's server, LiteLLM), always streamed, with tool calls assembled by index."""
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = {408, 409, 429, 500, 502, 503, 504}
+RETRY_DELAYS = (0.5, 2.0)
+
+
+@dataclass
+class TextDelta:
+    text: str
+
+
+@dataclass
+class ToolCallDelta:
+    """A piece of a tool call: `arguments` holds only the text new in this chunk."""
+
+    index: int
+    id: str | None
+    name: str | None
+    arguments: str
+
+
+@dataclass
+class ToolCall:
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass
+class Completion:
+    text: str
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    finish_reason: str | None = None
+    usage: dict | None = None
+
+
+class UpstreamError(Exception):
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+
+
+def _error_message(response: httpx.Response, body: bytes) -> str:
+    try:
+        detail = json.loads(body)
+        if isinstance(detail, dict):
+            error = detail.get("error", detail)
+            detail = error.get("message", error) if isinstance(error, dict) else error
+    except ValueError:
+        detail = body.decode("utf-8", "replace")[:500]
+    return f"The model endpoint answered {response.status_code}: {detail}"
+
+
+class ChatClient:
+    def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 600.0) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.AsyncClient(base_url=base_url.rstrip("/") + "/", headers=headers,
+                                       timeout=httpx.Timeout(timeout, connect=10.0))
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def list_models(self) -> set[str] | None:
+        """The model ids the endpoint lists, or None when it does not list them."""
+        try:
+            response = await self._http.get("models")
+        except httpx.HTTPError as error:
+            raise UpstreamError(f"Could not reach the model endpoint: {error!r}") from error
+        if response.status_code != 200:
+            return None
+        try:
+            return {m["id"] for m in response.json().get("data", [])}
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
+
+    async def stream(self, body: dict) -> AsyncIterator[TextDelta | ToolCallDelta | Completion]:
+        """Ask the model, yielding deltas as they arrive and the assembled `Completion` last.
+
+        Retries connection errors and 429/5xx answers before anything was yielded."""
+        request = dict(body, stream=True, stream_options={"include_usage": True})
+        for attempt in range(len(RETRY_DELAYS) + 1):
+            try:
+                async with self._http.stream("POST", "chat/completions", json=request) as response:
+                    if response.status_code != 200:
+                        message = _error_message(response, await response.aread())
+                        if response.status_code in RETRY_STATUSES and attempt < len(RETRY_DELAYS):
+                            log.warning("%s; retrying", message)
+                            await asyncio.sleep(RETRY_DELAYS[attempt])
+                            continue
+                        raise UpstreamError(message, response.status_code)
+                    async for event in _parse(response):
+                        yield event
+                    return
+            except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+                if attempt < len(RETRY_DELAYS):
+                    await asyncio.sleep(RETRY_DELAYS[attempt])
+                    continue
+                raise UpstreamError(f"Could not reach the model endpoint: {error!r}") from error
+            except httpx.TimeoutException as error:
+                raise UpstreamError("The model endpoint did not answer in time.") from error
+            except httpx.HTTPError as error:
+                raise UpstreamError(f"The connection to the model endpoint failed: {error!r}") from error
+
+
+async def _parse(response: httpx.Response) -> AsyncIterator[TextDelta | ToolCallDelta | Completion]:
+    text: list[str] = []
+    calls: dict[int, ToolCall] = {}
+    finish_reason = None
+    usage = None
+    async for line in response.aiter_lines():
+        if not line.startswith("data:"):
+            continue
+        data = line[5:].strip()
+        if data == "[DONE]":
+            break
+        try:
+            chunk = json.loads(data)
+        except ValueError as error:
+            raise UpstreamError(f"The model endpoint sent a malformed event: {data[:200]}") from error
+        if chunk.get("error"):
+            error = chunk["error"]
+            raise UpstreamError(f"The model endpoint failed: {error.get('message', error) if isinstance(error, dict) else error}")
+        usage = chunk.get("usage") or usage
+        for choice in chunk.get("choices") or []:
+            delta = choice.get("delta") or {}
+            if delta.get("content"):
+                text.append(delta["content"])
+                yield TextDelta(delta["content"])
+            for call in delta.get("tool_calls") or []:
+                index = call.get("index", 0)
+                function = call.get("function") or {}
+                known = calls.setdefault(index, ToolCall(id="", name="", arguments=""))
+                known.id = call.get("id") or known.id
+                known.name += function.get("name") or ""
+                arguments = function.get("arguments") or ""
+                known.arguments += arguments
+                yield ToolCallDelta(index=index, id=call.get("id"), name=function.get("name"), arguments=arguments)
+            finish_reason = choice.get("finish_reason") or finish_reason
+    tool_calls = [calls[i] for i in sorted(calls)]
+    for n, call in enumerate(tool_calls):
+        call.id = call.id or f"call_{n}"
+    yield Completion(text="".join(text), tool_calls=tool_calls, finish_reason=finish_reason, usage=usage)
