@@ -371,7 +371,7 @@ class RunLoop:
             ids += (resources.get("code_interpreter") or {}).get("file_ids") or []
         rows = (await s.execute(select(Message.attachments).where(
             Message.project_id == run.project_id, Message.thread_id == run.thread_id)
-            .order_by(Message.created_at))).scalars().all()
+            .order_by(Message.sequence))).scalars().all()
         for attachments in rows:
             for a in attachments or []:
                 tools = [t.get("type") for t in a.get("tools") or []]

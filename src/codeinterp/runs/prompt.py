@@ -78,11 +78,11 @@ async def thread_messages(session: AsyncSession, run: Run, paths_by_file: dict[s
     """The thread so far as chat messages (without the system message)."""
     rows = (await session.execute(
         select(Message).where(Message.project_id == run.project_id, Message.thread_id == run.thread_id)
-        .order_by(Message.created_at)
+        .order_by(Message.sequence)
     )).scalars().all()
     runs = (await session.execute(
         select(Run).where(Run.project_id == run.project_id, Run.thread_id == run.thread_id)
-        .order_by(Run.created_at)
+        .order_by(Run.sequence)
     )).scalars().all()
     run_ids = {r.id for r in runs}
     steps_by_run: dict[str, list[RunStep]] = {}
@@ -99,16 +99,12 @@ async def thread_messages(session: AsyncSession, run: Run, paths_by_file: dict[s
     if run.truncation_strategy and run.truncation_strategy.get("type") == "last_messages" \
             and run.truncation_strategy.get("last_messages"):
         standalone = standalone[-run.truncation_strategy["last_messages"]:]
-        first = standalone[0].created_at if standalone else run.created_at
-        runs = [r for r in runs if r.created_at >= first]
+        first = standalone[0].sequence if standalone else run.sequence
+        runs = [r for r in runs if r.sequence >= first]
 
-    # Messages written before a run (same second included) come before it.
-    timeline = [(m.created_at, 0, n, m) for n, m in enumerate(standalone)]
-    timeline += [(r.created_at, 1, n, r) for n, r in enumerate(runs)]
-    timeline.sort(key=lambda item: item[:3])
-
+    timeline = sorted([*standalone, *runs], key=lambda item: item.sequence)
     out: list[dict] = []
-    for *_, item in timeline:
+    for item in timeline:
         if isinstance(item, Run):
             for step in steps_by_run.get(item.id, []):
                 out.extend(step_messages(step, by_id))

@@ -1,8 +1,9 @@
 """Runs and run steps: tables and their contract-shaped dicts (`RunObject`, `RunStepObject`)."""
 
+import time
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from codeinterp.store.db import Base
@@ -19,6 +20,8 @@ class Run(Base):
     thread_id: Mapped[str] = mapped_column(String(64))
     assistant_id: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(32), index=True)
+    # Creation order, finer than `created_at` seconds (comparable with Message.sequence).
+    sequence: Mapped[int] = mapped_column(BigInteger, default=time.time_ns)
     created_at: Mapped[int] = mapped_column(Integer)
     expires_at: Mapped[int | None] = mapped_column(Integer, nullable=True)
     started_at: Mapped[int | None] = mapped_column(Integer, nullable=True)
