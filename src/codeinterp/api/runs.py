@@ -22,7 +22,7 @@ from codeinterp.store.assistants import Thread
 from codeinterp.store.runs import ACTIVE_RUN_STATUSES, Run, RunStep, run_to_dict, step_to_dict
 
 log = logging.getLogger(__name__)
-router = APIRouter()
+router = APIRouter(prefix="/v1", tags=["Assistants"])
 
 POLL_AFTER_MS = "200"
 
@@ -96,7 +96,7 @@ async def list_runs(thread_id: str, query: ListQuery = Depends(ListQuery),
                     project_id: str = Depends(current_project), session: AsyncSession = Depends(db_session)):
     await _thread_exists(session, project_id, thread_id)
     stmt = select(Run).where(Run.project_id == project_id, Run.thread_id == thread_id)
-    return await paginate(session, stmt, Run, query, run_to_dict)
+    return await paginate(session, stmt, Run, query, run_to_dict, order_column=Run.sequence)
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}", response_model=RunObject)
@@ -134,7 +134,7 @@ async def list_run_steps(thread_id: str, run_id: str, query: ListQuery = Depends
                          project_id: str = Depends(current_project), session: AsyncSession = Depends(db_session)):
     await _run_row(session, project_id, thread_id, run_id)
     stmt = select(RunStep).where(RunStep.project_id == project_id, RunStep.run_id == run_id)
-    return await paginate(session, stmt, RunStep, query, step_to_dict)
+    return await paginate(session, stmt, RunStep, query, step_to_dict, order_column=RunStep.position)
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/steps/{step_id}", response_model=RunStepObject,
