@@ -4,11 +4,18 @@
 import json
 
 import anyio
+import httpx
 import openai
 import pytest
 
+from codeinterp.models import client as client_module
 from codeinterp.models.client import ChatClient, Completion, TextDelta, ToolCallDelta, UpstreamError
 from tests.helpers.upstream import ScriptedUpstream
+
+
+@pytest.fixture(autouse=True)
+def quick_retries(monkeypatch):
+    monkeypatch.setattr(client_module, "RETRY_DELAYS", (0.05, 0.1))
 
 
 @pytest.fixture
@@ -91,3 +98,72 @@ def test_list_models(upstream):
     assert anyio.run(run, ChatClient(upstream.base_url)) == {"scripted-model"}
     upstream.models = None
     assert anyio.run(run, ChatClient(upstream.base_url)) is None
+
+
+def test_strict_sdk_accepts_every_chunk_and_the_usage_chunk(upstream):
+    upstream.script([{"text": "Four.", "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}}])
+    sdk = openai.OpenAI(base_url=upstream.base_url, api_key="secret-key", _strict_response_validation=True)
+    chunks = list(sdk.chat.completions.create(model="scripted-model", messages=[{"role": "user", "content": "2+2"}],
+                                              stream=True, stream_options={"include_usage": True}))
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Four."
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert chunks[-1].choices == [] and chunks[-1].usage.total_tokens == 5
+    assert upstream.headers[-1]["authorization"] == "Bearer secret-key"
+
+
+def test_client_sends_the_api_key_and_keeps_the_request(upstream):
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.2,
+            "tools": [{"type": "function", "function": {"name": "python", "parameters": {"type": "object"}}}]}
+    collect(ChatClient(upstream.base_url, "upstream-key"), body)
+    assert upstream.headers[0]["authorization"] == "Bearer upstream-key"
+    sent = upstream.requests[0]
+    assert {k: sent[k] for k in body} == body
+
+
+def test_client_gives_up_after_retrying_and_says_what_the_endpoint_said(upstream):
+    upstream.script([{"error": 500, "message": "overloaded"}] * 3)
+    with pytest.raises(UpstreamError) as failure:
+        collect(ChatClient(upstream.base_url), {"model": "m", "messages": []})
+    assert failure.value.status_code == 500 and "overloaded" in failure.value.message
+    assert len(upstream.requests) == 3
+
+
+def test_client_reports_a_stream_cut_short(upstream):
+    upstream.script([{"text": "This answer never ends properly", "cut": True}])
+    with pytest.raises(UpstreamError, match="closed the stream"):
+        collect(ChatClient(upstream.base_url), {"model": "m", "messages": []})
+
+
+def test_client_times_out_on_a_silent_endpoint(upstream):
+    upstream.script([{"text": "late", "delay": 2}])
+    with pytest.raises(UpstreamError, match="did not answer within 0.5 seconds"):
+        collect(ChatClient(upstream.base_url, timeout=0.5), {"model": "m", "messages": []})
+
+
+def test_client_keeps_a_length_finish(upstream):
+    upstream.script([{"text": "cut by the token limit", "finish_reason": "length"}])
+    events = collect(ChatClient(upstream.base_url), {"model": "m", "messages": []})
+    assert events[-1].finish_reason == "length" and events[-1].text == "cut by the token limit"
+
+
+def test_client_retries_a_rate_limit_after_the_wait_it_asks_for(upstream):
+    upstream.script([{"error": 429, "message": "slow down", "headers": {"retry-after-ms": "50"}}, {"text": "ok"}])
+    events = collect(ChatClient(upstream.base_url), {"model": "m", "messages": []})
+    assert events[-1].text == "ok" and len(upstream.requests) == 2
+
+
+def test_retry_after_headers_set_the_wait_when_short():
+    def wait(headers):
+        return client_module._retry_delay(httpx.Response(429, headers=headers), 0)
+    assert wait({"retry-after-ms": "250"}) == 0.25
+    assert wait({"retry-after": "3"}) == 3.0
+    assert wait({"retry-after": "3600"}) == client_module.RETRY_DELAYS[0]  # too long: our own backoff
+    assert wait({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) == client_module.RETRY_DELAYS[0]
+
+
+def test_client_reports_a_rate_limit_that_lasts(upstream):
+    upstream.script([{"error": 429, "message": "quota exceeded"}] * 3)
+    with pytest.raises(UpstreamError) as failure:
+        collect(ChatClient(upstream.base_url), {"model": "m", "messages": []})
+    assert failure.value.status_code == 429 and "quota exceeded" in failure.value.message

@@ -12,7 +12,8 @@ import httpx
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = {408, 409, 429, 500, 502, 503, 504}
-RETRY_DELAYS = (0.5, 2.0)
+RETRY_DELAYS = (0.5, 2.0)  # seconds before the second and third attempts
+MAX_RETRY_AFTER = 10.0  # the longest `Retry-After` we wait for before retrying
 
 
 @dataclass
@@ -63,11 +64,25 @@ def _error_message(response: httpx.Response, body: bytes) -> str:
     return f"The model endpoint answered {response.status_code}: {detail}"
 
 
+def _retry_delay(response: httpx.Response | None, attempt: int) -> float:
+    """The wait before the next attempt: the endpoint's `Retry-After` when it gives a short one."""
+    if response is not None:
+        for header, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+            try:
+                wait = float(response.headers[header]) * scale
+            except (KeyError, ValueError):
+                continue
+            if 0 <= wait <= MAX_RETRY_AFTER:
+                return wait
+    return RETRY_DELAYS[attempt]
+
+
 class ChatClient:
     def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 600.0) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.timeout = timeout
         self._http = httpx.AsyncClient(base_url=base_url.rstrip("/") + "/", headers=headers,
-                                       timeout=httpx.Timeout(timeout, connect=10.0))
+                                       timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)))
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -88,28 +103,40 @@ class ChatClient:
     async def stream(self, body: dict) -> AsyncIterator[TextDelta | ToolCallDelta | Completion]:
         """Ask the model, yielding deltas as they arrive and the assembled `Completion` last.
 
-        Retries connection errors and 429/5xx answers before anything was yielded."""
-        request = dict(body, stream=True, stream_options={"include_usage": True})
-        for attempt in range(len(RETRY_DELAYS) + 1):
+        Connection failures and 408/409/429/5xx answers are retried (twice, after a short wait)
+        as long as nothing was yielded yet; then they raise `UpstreamError`."""
+        request = dict(body, stream=True, stream_options={**(body.get("stream_options") or {}),
+                                                          "include_usage": True})
+        attempts = len(RETRY_DELAYS) + 1
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
+            started = False
             try:
                 async with self._http.stream("POST", "chat/completions", json=request) as response:
                     if response.status_code != 200:
                         message = _error_message(response, await response.aread())
-                        if response.status_code in RETRY_STATUSES and attempt < len(RETRY_DELAYS):
+                        if response.status_code in RETRY_STATUSES and not last:
                             log.warning("%s; retrying", message)
-                            await asyncio.sleep(RETRY_DELAYS[attempt])
+                            await asyncio.sleep(_retry_delay(response, attempt))
                             continue
                         raise UpstreamError(message, response.status_code)
                     async for event in _parse(response):
+                        started = True
                         yield event
                     return
-            except (httpx.ConnectError, httpx.ConnectTimeout) as error:
-                if attempt < len(RETRY_DELAYS):
+            except httpx.TimeoutException as error:
+                if isinstance(error, httpx.ConnectTimeout) and not last:
                     await asyncio.sleep(RETRY_DELAYS[attempt])
                     continue
-                raise UpstreamError(f"Could not reach the model endpoint: {error!r}") from error
-            except httpx.TimeoutException as error:
-                raise UpstreamError("The model endpoint did not answer in time.") from error
+                raise UpstreamError(f"The model endpoint did not answer within {self.timeout:g} seconds.") from error
+            except httpx.TransportError as error:
+                if not started and not last:
+                    log.warning("model endpoint connection failed (%r); retrying", error)
+                    await asyncio.sleep(RETRY_DELAYS[attempt])
+                    continue
+                if isinstance(error, httpx.ConnectError):
+                    raise UpstreamError(f"Could not reach the model endpoint: {error!r}") from error
+                raise UpstreamError(f"The connection to the model endpoint failed: {error!r}") from error
             except httpx.HTTPError as error:
                 raise UpstreamError(f"The connection to the model endpoint failed: {error!r}") from error
 
@@ -119,11 +146,13 @@ async def _parse(response: httpx.Response) -> AsyncIterator[TextDelta | ToolCall
     calls: dict[int, ToolCall] = {}
     finish_reason = None
     usage = None
+    done = False
     async for line in response.aiter_lines():
         if not line.startswith("data:"):
             continue
         data = line[5:].strip()
         if data == "[DONE]":
+            done = True
             break
         try:
             chunk = json.loads(data)
@@ -148,6 +177,8 @@ async def _parse(response: httpx.Response) -> AsyncIterator[TextDelta | ToolCall
                 known.arguments += arguments
                 yield ToolCallDelta(index=index, id=call.get("id"), name=function.get("name"), arguments=arguments)
             finish_reason = choice.get("finish_reason") or finish_reason
+    if not done and finish_reason is None:
+        raise UpstreamError("The model endpoint closed the stream before the answer was complete.")
     tool_calls = [calls[i] for i in sorted(calls)]
     for n, call in enumerate(tool_calls):
         call.id = call.id or f"call_{n}"
