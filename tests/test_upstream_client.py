@@ -167,3 +167,22 @@ def test_client_reports_a_rate_limit_that_lasts(upstream):
     with pytest.raises(UpstreamError) as failure:
         collect(ChatClient(upstream.base_url), {"model": "m", "messages": []})
     assert failure.value.status_code == 429 and "quota exceeded" in failure.value.message
+
+
+def test_a_callable_fallback_answers_by_the_request(upstream):
+    def by_request(body):
+        last = body["messages"][-1]
+        if last["role"] == "tool":
+            return {"text": f"saw {last['content']}"}
+        return {"tool_calls": [{"name": "python", "arguments": {"code": "1"}}]}
+    upstream.fallback = by_request
+    first = collect(ChatClient(upstream.base_url), {"model": "m", "messages": [{"role": "user", "content": "go"}]})
+    call = first[-1].tool_calls[0]
+    second = collect(ChatClient(upstream.base_url), {"model": "m", "messages": [
+        {"role": "user", "content": "go"},
+        {"role": "assistant", "tool_calls": [{"id": call.id, "type": "function",
+                                              "function": {"name": call.name, "arguments": call.arguments}}]},
+        {"role": "tool", "tool_call_id": call.id, "content": "1"}]})
+    assert second[-1].text == "saw 1"
+    upstream.reset()
+    assert upstream.requests == [] and upstream.fallback == {"text": "done"}

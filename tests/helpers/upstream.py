@@ -17,10 +17,11 @@ A turn is a dict with any of:
   "cut": True                       stream a part of the answer, then close the connection
   "usage": {...}                    the token counts reported
 or a callable taking the request body and returning such a dict. With the script empty it
-answers the text "done". Streamed answers follow OpenAI's chunks: a role delta, content
-deltas, tool-call deltas (index, id, type and name first, then argument fragments), a last
-chunk with `finish_reason`, a usage chunk with empty `choices` when
-`stream_options.include_usage`, then `data: [DONE]`.
+answers `fallback` (the text "done" unless changed; a turn or a callable).
+
+Streamed answers follow OpenAI's chunks: a role delta, content deltas, tool-call deltas (index,
+id, type and name first, then argument fragments), a last chunk with `finish_reason`, a usage
+chunk with empty `choices` when `stream_options.include_usage`, then `data: [DONE]`.
 """
 
 import json
@@ -55,6 +56,7 @@ class ScriptedUpstream:
         self.requests: list[dict] = []  # every chat completion request body, in order
         self.headers: list[dict] = []  # the headers of those requests (lower-case names)
         self.models: list[str] | None = list(MODELS)  # None: GET /models answers 404
+        self.fallback = {"text": "done"}  # the turn when the script is empty
         self._turns: deque = deque()
         self._lock = threading.Lock()
         upstream = self
@@ -143,12 +145,13 @@ class ScriptedUpstream:
             self._turns = deque(turns)
 
     def reset(self) -> None:
-        """Forget the script, the recorded requests, and any change to the model list."""
+        """Forget the script, the recorded requests, and changes to the model list and fallback."""
         with self._lock:
             self._turns = deque()
             self.requests.clear()
             self.headers.clear()
             self.models = list(MODELS)
+            self.fallback = {"text": "done"}
 
     @property
     def pending(self) -> int:
@@ -164,7 +167,7 @@ class ScriptedUpstream:
         with self._lock:
             self.requests.append(body)
             self.headers.append(headers)
-            turn = self._turns.popleft() if self._turns else {"text": "done"}
+            turn = self._turns.popleft() if self._turns else self.fallback
         return turn(body) if callable(turn) else turn
 
     @staticmethod
