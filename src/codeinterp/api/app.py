@@ -1,0 +1,58 @@
+"""The FastAPI application: settings, database, blob store, routers and OpenAI-style errors."""
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from codeinterp.api.errors import RequestIdMiddleware, install_error_handlers
+from codeinterp.config import Settings, get_settings
+from codeinterp.store import files as file_store
+from codeinterp.store.db import Database, run_migrations_async
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        url = settings.resolved_database_url
+        await run_migrations_async(url)
+        db = Database(url)
+        await db.connect()
+        app.state.db = db
+        file_store.configure_blobs(settings.blob_dir)
+        async with db.session() as session:
+            removed = await file_store.sweep_blobs(session)
+        if removed:
+            log.info("removed %d unfinished uploads or orphan blobs", removed)
+        # Parts started below register an async `close()` here; they are closed in reverse order.
+        app.state.closers = []
+        try:
+            yield
+        finally:
+            for close in reversed(app.state.closers):
+                try:
+                    await close()
+                except Exception:
+                    log.exception("closing %r failed", close)
+            await db.close()
+
+    app = FastAPI(title="codeinterp", version="0.1.0", lifespan=lifespan,
+                  description="A self-hosted Code Interpreter serving OpenAI's Assistants API.")
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    from codeinterp.api import files
+
+    app.include_router(files.router)
+    return app

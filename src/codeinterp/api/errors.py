@@ -1,0 +1,129 @@
+"""OpenAI error objects: `{"error": {"message", "type", "param", "code"}}` for every failure."""
+
+import logging
+import uuid
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from codeinterp.store.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+
+class APIError(Exception):
+    def __init__(self, status_code: int, message: str, type: str = "invalid_request_error",
+                 param: str | None = None, code: str | None = None, headers: dict | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+        self.type = type
+        self.param = param
+        self.code = code
+        self.headers = headers
+
+
+def not_found(kind: str, id: str) -> APIError:
+    return APIError(404, f"No {kind} found with id '{id}'.")
+
+
+def error_body(message: str, type: str = "invalid_request_error", param: str | None = None,
+               code: str | None = None) -> dict:
+    return {"error": {"message": message, "type": type, "param": param, "code": code}}
+
+
+def error_response(status_code: int, message: str, type: str = "invalid_request_error", param: str | None = None,
+                   code: str | None = None, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse(error_body(message, type, param, code), status_code=status_code, headers=headers)
+
+
+def _param_name(loc: tuple) -> str | None:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
+    if not parts:
+        return None
+    name = parts[0]
+    for p in parts[1:]:
+        name += f"[{p}]" if p.isdigit() else f".{p}"
+    return name
+
+
+def validation_error_response(exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
+    first = errors[0] if errors else {}
+    if first.get("type") == "json_invalid":
+        return error_response(400, "We could not parse the JSON body of your request. (HINT: This likely means you "
+                              "aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but "
+                              "what was sent was not valid JSON.)")
+    param = _param_name(tuple(first.get("loc", ())))
+    if first.get("type") == "missing":
+        if param is None:
+            return error_response(400, "The request body is missing or is not a JSON object.")
+        return error_response(400, f"Missing required parameter: '{param}'.", param=param,
+                              code="missing_required_parameter")
+    message = first.get("msg", "Invalid request.")
+    if first.get("type") in ("model_attributes_type", "dict_type") and param is None:
+        message = "The request body must be a JSON object."
+    elif param:
+        message = f"Invalid value for '{param}': {message}"
+    return error_response(400, message, param=param, code="invalid_value" if param else None)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(APIError)
+    async def _api_error(_request: Request, exc: APIError) -> JSONResponse:
+        return error_response(exc.status_code, exc.message, exc.type, exc.param, exc.code, exc.headers)
+
+    @app.exception_handler(StoreError)
+    async def _store_error(_request: Request, exc: StoreError) -> JSONResponse:
+        return error_response(exc.status_code, exc.message, "invalid_request_error", exc.param, exc.code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return validation_error_response(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404 and exc.detail == "Not Found":
+            message = f"Invalid URL ({request.method} {request.url.path})"
+        elif exc.status_code == 405:
+            message = f"Method {request.method} is not allowed for {request.url.path}."
+        else:
+            message = str(exc.detail)
+        type_ = "server_error" if exc.status_code >= 500 else "invalid_request_error"
+        return error_response(exc.status_code, message, type_, headers=getattr(exc, "headers", None))
+
+
+class RequestIdMiddleware:
+    """Adds `x-request-id` to every response and turns unexpected exceptions into a 500 error object."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = "req_" + uuid.uuid4().hex
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("request %s failed", request_id)
+            if started:
+                raise
+            response = error_response(500, "The server had an error while processing your request. "
+                                      f"Please include the request ID {request_id} if you report it.", "server_error")
+            await response(scope, receive, send_with_id)

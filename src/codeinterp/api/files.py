@@ -1,0 +1,115 @@
+"""The Files API: /v1/files (upload, list, retrieve, delete, content)."""
+
+import asyncio
+import json
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from codeinterp.api.auth import current_project
+from codeinterp.api.deps import db_session
+from codeinterp.api.errors import APIError
+from codeinterp.api.pagination import ListQuery, paginate
+from codeinterp.api.schemas.files import (
+    CREATE_FILE_REQUEST_SCHEMA, DeleteFileResponse, FileExpirationAfter, ListFilesResponse, OpenAIFile,
+)
+from codeinterp.api.uploads import parse_upload
+from codeinterp.store import files as file_store
+from codeinterp.store.errors import InvalidRequest, NotFound
+from codeinterp.store.files import File, file_to_dict
+from codeinterp.store.ids import new_id, now
+
+router = APIRouter(prefix="/v1", tags=["Files"])
+
+_FILE_RESPONSE = {"response_model": OpenAIFile, "response_model_exclude_none": True}
+
+
+def _expires_at(fields: dict[str, str]) -> int | None:
+    anchor = fields.get("expires_after[anchor]")
+    seconds = fields.get("expires_after[seconds]")
+    if "expires_after" in fields:
+        try:
+            value = json.loads(fields["expires_after"])
+            anchor, seconds = value.get("anchor"), value.get("seconds")
+        except (ValueError, AttributeError):
+            raise InvalidRequest("'expires_after' must be an object with 'anchor' and 'seconds'.",
+                                 param="expires_after") from None
+    if anchor is None and seconds is None:
+        return None
+    try:
+        policy = FileExpirationAfter(anchor=anchor, seconds=seconds)
+    except ValueError:
+        raise InvalidRequest("'expires_after' needs anchor 'created_at' and seconds between 3600 and 2592000.",
+                             param="expires_after") from None
+    return now() + policy.seconds
+
+
+@router.post("/files", operation_id="createFile", openapi_extra={
+    "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": CREATE_FILE_REQUEST_SCHEMA}}}},
+    **_FILE_RESPONSE)
+async def create_file(request: Request, project_id: str = Depends(current_project),
+                      session: AsyncSession = Depends(db_session)) -> dict:
+    settings = request.app.state.settings
+    store = file_store.blob_store()
+    upload = await parse_upload(request, store, "file", settings.max_upload_bytes)
+    try:
+        if upload.blob is None:
+            raise InvalidRequest("Missing required parameter: 'file'.", param="file")
+        purpose = upload.fields.get("purpose")
+        if not purpose:
+            raise InvalidRequest("Missing required parameter: 'purpose'.", param="purpose")
+        file_store.check_upload(upload.filename, purpose)
+        expires_at = _expires_at(upload.fields)
+        file_id = new_id("file")
+        await asyncio.to_thread(upload.blob.commit, file_id)
+    except BaseException:
+        upload.discard()
+        raise
+    try:
+        row = await file_store.add_file_row(session, file_id, project_id, upload.filename, upload.blob.size, purpose,
+                                            expires_at)
+        await session.commit()
+    except BaseException:
+        await asyncio.to_thread(store.delete, file_id)
+        raise
+    return file_to_dict(row)
+
+
+@router.get("/files", operation_id="listFiles", response_model=ListFilesResponse, response_model_exclude_none=True)
+async def list_files(purpose: str | None = None,
+                     query: ListQuery = Depends(ListQuery.with_limits(default=10000, maximum=10000)),
+                     project_id: str = Depends(current_project), session: AsyncSession = Depends(db_session)) -> dict:
+    if query.before:
+        raise APIError(400, "Unknown parameter: 'before'.", param="before", code="unknown_parameter")
+    stmt = select(File).where(File.project_id == project_id)
+    if purpose:
+        stmt = stmt.where(File.purpose == purpose)
+    page = await paginate(session, stmt, File, query, file_to_dict, order_column=File.sequence)
+    return page
+
+
+@router.get("/files/{file_id}", operation_id="retrieveFile", **_FILE_RESPONSE)
+async def retrieve_file(file_id: str, project_id: str = Depends(current_project),
+                        session: AsyncSession = Depends(db_session)) -> dict:
+    return file_to_dict(await file_store.get_file(session, project_id, file_id))
+
+
+@router.delete("/files/{file_id}", operation_id="deleteFile", response_model=DeleteFileResponse)
+async def delete_file(file_id: str, project_id: str = Depends(current_project),
+                      session: AsyncSession = Depends(db_session)) -> dict:
+    await file_store.delete_file(session, project_id, file_id)
+    return {"id": file_id, "object": "file", "deleted": True}
+
+
+@router.get("/files/{file_id}/content", operation_id="downloadFile", response_class=FileResponse, responses={
+    200: {"description": "OK", "content": {"application/json": {"schema": {"type": "string"}}}}})
+async def download_file(file_id: str, project_id: str = Depends(current_project),
+                        session: AsyncSession = Depends(db_session)) -> FileResponse:
+    row = await file_store.get_file(session, project_id, file_id)
+    path = file_store.blob_store().path(row.id)
+    if not path.is_file():
+        raise NotFound("file", file_id)
+    return FileResponse(path, media_type=row.mime_type, filename=row.filename.rsplit("/", 1)[-1],
+                        content_disposition_type="attachment")

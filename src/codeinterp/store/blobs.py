@@ -1,0 +1,111 @@
+"""The blob store: file bytes in a local directory, one file per object id.
+
+Writes go to `tmp/` first, are fsynced, then renamed into place, so a blob is either
+whole or absent. Rows are inserted only after the rename and deleted before the blob,
+so a crash leaves at most an orphan blob, which `sweep` removes on the next start.
+"""
+
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+class BlobWriter:
+    """An open temporary blob; `commit(name)` makes it permanent, `discard()` removes it."""
+
+    def __init__(self, store: "BlobStore") -> None:
+        self.store = store
+        fd, name = tempfile.mkstemp(dir=store.tmp_dir, prefix="upload-")
+        self.path = Path(name)
+        self.file = os.fdopen(fd, "wb", buffering=0)
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self.file.write(data)
+        self.size += len(data)
+
+    def commit(self, name: str) -> Path:
+        """fsync and rename into place (blocking: call from a thread for large blobs)."""
+        os.fsync(self.file.fileno())
+        self.file.close()
+        final = self.store.path(name)
+        os.replace(self.path, final)
+        self.store.sync_dir()
+        return final
+
+    def discard(self) -> None:
+        if not self.file.closed:
+            self.file.close()
+        self.path.unlink(missing_ok=True)
+
+
+class BlobStore:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.tmp_dir = self.root / "tmp"
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+
+    def path(self, name: str) -> Path:
+        if "/" in name or name in ("", ".", "..", "tmp"):
+            raise ValueError(f"bad blob name {name!r}")
+        return self.root / name
+
+    def exists(self, name: str) -> bool:
+        return self.path(name).is_file()
+
+    def open_writer(self) -> BlobWriter:
+        return BlobWriter(self)
+
+    def write_bytes(self, name: str, data: bytes) -> int:
+        writer = self.open_writer()
+        try:
+            writer.write(data)
+            writer.commit(name)
+        except BaseException:
+            writer.discard()
+            raise
+        return writer.size
+
+    def copy_from(self, name: str, source: Path) -> int:
+        writer = self.open_writer()
+        try:
+            with open(source, "rb") as f:
+                shutil.copyfileobj(f, writer.file, 1024 * 1024)
+            writer.size = os.fstat(writer.file.fileno()).st_size
+            writer.commit(name)
+        except BaseException:
+            writer.discard()
+            raise
+        return writer.size
+
+    def delete(self, name: str) -> None:
+        self.path(name).unlink(missing_ok=True)
+
+    def sync_dir(self) -> None:
+        fd = os.open(self.root, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def names(self) -> list[str]:
+        return [p.name for p in self.root.iterdir() if p.is_file()]
+
+    def sweep(self, known: Iterable[str]) -> int:
+        """Remove temporary files and blobs whose name is not in `known`. Returns how many."""
+        removed = 0
+        for p in self.tmp_dir.iterdir():
+            p.unlink(missing_ok=True)
+            removed += 1
+        keep = set(known)
+        for name in self.names():
+            if name not in keep:
+                log.info("removing orphan blob %s", name)
+                self.delete(name)
+                removed += 1
+        return removed

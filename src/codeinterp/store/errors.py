@@ -1,0 +1,37 @@
+"""Errors raised by store and service code; the API turns them into OpenAI error objects."""
+
+
+class StoreError(Exception):
+    status_code = 400
+
+    def __init__(self, message: str, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code
+
+
+class InvalidRequest(StoreError):
+    """Bad input: 400 invalid_request_error."""
+
+    status_code = 400
+
+
+class NotFound(StoreError):
+    """An object that does not exist in the caller's project: 404."""
+
+    status_code = 404
+
+    def __init__(self, kind: str, id: str) -> None:
+        super().__init__(f"No {kind} found with id '{id}'.", param=None, code=None)
+        self.kind = kind
+        self.id = id
+
+
+class Conflict(StoreError):
+    """The object's state forbids the request (e.g. a run already active): 409."""
+
+    status_code = 409
+
+    def __init__(self, message: str, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message, param=param, code=code)

@@ -1,0 +1,165 @@
+"""Files: the `files` table, the blob store that holds their bytes, and the service functions."""
+
+import asyncio
+import mimetypes
+import time
+from pathlib import Path, PurePosixPath
+
+from sqlalchemy import BigInteger, Integer, String, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from codeinterp.config import get_settings
+from codeinterp.store.blobs import BlobStore
+from codeinterp.store.db import Base
+from codeinterp.store.errors import InvalidRequest, NotFound
+from codeinterp.store.ids import new_id, now
+
+# OpenAI's table of file types the code interpreter supports (extension -> MIME type).
+SUPPORTED_TYPES: dict[str, str] = {
+    ".c": "text/x-c",
+    ".cs": "text/x-csharp",
+    ".cpp": "text/x-c++",
+    ".csv": "text/csv",
+    ".doc": "application/msword",
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ".html": "text/html",
+    ".java": "text/x-java",
+    ".json": "application/json",
+    ".md": "text/markdown",
+    ".pdf": "application/pdf",
+    ".php": "text/x-php",
+    ".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    ".py": "text/x-python",
+    ".rb": "text/x-ruby",
+    ".tex": "text/x-tex",
+    ".txt": "text/plain",
+    ".css": "text/css",
+    ".js": "text/javascript",
+    ".sh": "application/x-sh",
+    ".ts": "application/typescript",
+    ".jpeg": "image/jpeg",
+    ".jpg": "image/jpeg",
+    ".gif": "image/gif",
+    ".pkl": "application/octet-stream",
+    ".png": "image/png",
+    ".tar": "application/x-tar",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ".xml": "application/xml",
+    ".zip": "application/zip",
+}
+UPLOAD_PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
+OUTPUT_PURPOSE = "assistants_output"
+
+
+class File(Base):
+    __tablename__ = "files"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(64))
+    sequence: Mapped[int] = mapped_column(BigInteger, default=time.time_ns)  # creation order
+    created_at: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    filename: Mapped[str] = mapped_column(String(1024))
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    purpose: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32), default="processed")
+    mime_type: Mapped[str] = mapped_column(String(255))
+
+
+_blob_store: BlobStore | None = None
+
+
+def configure_blobs(blob_dir: Path) -> BlobStore:
+    global _blob_store
+    _blob_store = BlobStore(blob_dir)
+    return _blob_store
+
+
+def blob_store() -> BlobStore:
+    if _blob_store is None:
+        return configure_blobs(get_settings().blob_dir)
+    return _blob_store
+
+
+def mime_type_for(filename: str) -> str:
+    suffix = PurePosixPath(filename).suffix.lower()
+    if suffix in SUPPORTED_TYPES:
+        return SUPPORTED_TYPES[suffix]
+    return mimetypes.guess_type(filename)[0] or "application/octet-stream"
+
+
+def check_upload(filename: str, purpose: str) -> None:
+    if purpose not in UPLOAD_PURPOSES:
+        raise InvalidRequest(f"'{purpose}' is not one of {list(UPLOAD_PURPOSES)} - 'purpose'", param="purpose")
+    if not filename:
+        raise InvalidRequest("The uploaded file has no file name.", param="file")
+    suffix = PurePosixPath(filename).suffix.lower()
+    if purpose == "assistants" and suffix not in SUPPORTED_TYPES:
+        supported = ", ".join(f"'{ext[1:]}'" for ext in SUPPORTED_TYPES)
+        raise InvalidRequest(
+            f"Invalid extension {suffix[1:] or '(none)'}. Supported formats: {supported}", param="file")
+
+
+def file_to_dict(row: File) -> dict:
+    data = {"id": row.id, "object": "file", "bytes": row.bytes, "created_at": row.created_at,
+            "filename": row.filename, "purpose": row.purpose, "status": row.status}
+    if row.expires_at is not None:
+        data["expires_at"] = row.expires_at
+    return data
+
+
+async def add_file_row(session: AsyncSession, file_id: str, project_id: str, filename: str, size: int,
+                       purpose: str, expires_at: int | None = None) -> File:
+    row = File(id=file_id, project_id=project_id, sequence=time.time_ns(), created_at=now(), expires_at=expires_at,
+               filename=filename, bytes=size, purpose=purpose, status="processed", mime_type=mime_type_for(filename))
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def create_file_from_bytes(session: AsyncSession, project_id: str, filename: str,
+                                 data: bytes | Path, purpose: str = OUTPUT_PURPOSE) -> File:
+    """Store bytes (or a file on disk) as a new file; the caller commits the session."""
+    file_id = new_id("file")
+    store = blob_store()
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        size = await asyncio.to_thread(store.write_bytes, file_id, bytes(data))
+    else:
+        size = await asyncio.to_thread(store.copy_from, file_id, Path(data))
+    return await add_file_row(session, file_id, project_id, filename, size, purpose)
+
+
+async def get_file(session: AsyncSession, project_id: str, file_id: str) -> File:
+    row = await session.get(File, file_id)
+    if row is None or row.project_id != project_id:
+        raise NotFound("file", file_id)
+    return row
+
+
+async def content_source(session: AsyncSession, project_id: str, file_id: str) -> Path | None:
+    """The path of the file's bytes on disk, or None when the file is gone."""
+    row = await session.get(File, file_id)
+    if row is None or row.project_id != project_id:
+        return None
+    path = blob_store().path(row.id)
+    return path if path.is_file() else None
+
+
+async def delete_file(session: AsyncSession, project_id: str, file_id: str) -> None:
+    """Delete the row and commit, then the blob (a crash in between leaves an orphan blob for `sweep`)."""
+    row = await get_file(session, project_id, file_id)
+    await session.delete(row)
+    await session.commit()
+    await asyncio.to_thread(blob_store().delete, file_id)
+
+
+async def sweep_blobs(session: AsyncSession) -> int:
+    """Remove temporary uploads and blobs with no row (run on start, before serving)."""
+    store = blob_store()
+    names = store.names()
+    known: set[str] = set()
+    for start in range(0, len(names), 500):
+        batch = names[start:start + 500]
+        known.update((await session.execute(select(File.id).where(File.id.in_(batch)))).scalars())
+    return await asyncio.to_thread(store.sweep, known)

@@ -1,0 +1,55 @@
+"""Shared fixtures: a real server process and official `openai` SDK clients talking to it."""
+
+import os
+
+import openai
+import pytest
+
+from tests.helpers.server import ServerProcess, start_server
+from tests.helpers.upstream import upstream  # noqa: F401  (session-scoped scripted model)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, request, upstream) -> ServerProcess:
+    """A fresh server per test module, SQLite, with the scripted upstream as its model.
+
+    A module may define `server_env` (a dict, or a function returning one) for more environment.
+    """
+    env = {"CODEINTERP_MODEL_BASE_URL": upstream.base_url}
+    extra = getattr(request.module, "server_env", None)
+    env.update((extra() if callable(extra) else extra) or {})
+    proc = start_server(tmp_path_factory.mktemp("server"), env=env)
+    yield proc
+    proc.stop()
+
+
+def make_client(server: ServerProcess, api_key: str | None = None) -> openai.OpenAI:
+    return openai.OpenAI(base_url=server.base_url, api_key=api_key or server.api_key, max_retries=0, timeout=60,
+                         _strict_response_validation=True)
+
+
+@pytest.fixture(scope="module")
+def client(server) -> openai.OpenAI:
+    with make_client(server) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def other_client(server) -> openai.OpenAI:
+    """A client whose key belongs to another project on the same server."""
+    with make_client(server, server.create_key("other")) as c:
+        yield c
+
+
+@pytest.fixture
+def async_client(server) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=server.base_url, api_key=server.api_key, max_retries=0, timeout=60,
+                              _strict_response_validation=True)
+
+
+def postgres_url() -> str | None:
+    """The test PostgreSQL (from scripts/postgres.sh); under CI it must be there."""
+    url = os.environ.get("CODEINTERP_TEST_POSTGRES_URL")
+    if not url and os.environ.get("CI") == "true":
+        pytest.fail("CODEINTERP_TEST_POSTGRES_URL is not set in CI; run the tests through scripts/test.sh")
+    return url
