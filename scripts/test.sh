@@ -3,4 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
-exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+source scripts/postgres.sh
+trap postgres_stop EXIT
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@"

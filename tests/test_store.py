@@ -1,0 +1,207 @@
+"""The store on SQLite and on a real PostgreSQL: migrations, keys, files and their blobs, pagination."""
+
+import asyncio
+import contextlib
+import secrets
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+
+from codeinterp.api.pagination import ListQuery, paginate
+from codeinterp.store import files as file_store
+from codeinterp.store.db import Database, run_migrations
+from codeinterp.store.errors import NotFound
+from codeinterp.store.files import File, file_to_dict
+from codeinterp.store.ids import new_id, now
+from codeinterp.store.projects import (
+    DEFAULT_PROJECT_ID, create_api_key, list_api_keys, project_for_key, revoke_api_key,
+)
+from tests.conftest import postgres_url
+
+
+@contextlib.contextmanager
+def fresh_postgres_database(server_url: str):
+    """A new, empty database on the test PostgreSQL; dropped afterwards. Yields its SQLAlchemy URL."""
+    name = "ci_" + secrets.token_hex(6)
+    plain = make_url(server_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(plain)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+        return
+    url = postgres_url()
+    if not url:
+        pytest.skip("CODEINTERP_TEST_POSTGRES_URL is not set (scripts/test.sh starts PostgreSQL)")
+    with fresh_postgres_database(url) as database:
+        yield database
+
+
+@pytest.fixture
+def blobs(tmp_path):
+    store = file_store.configure_blobs(tmp_path / "blobs")
+    yield store
+    file_store._blob_store = None
+
+
+def run(database_url: str, work):
+    """Migrate, then run `work(db)` in a fresh event loop."""
+    run_migrations(database_url)
+
+    async def main():
+        db = Database(database_url)
+        await db.connect()
+        try:
+            return await work(db)
+        finally:
+            await db.close()
+
+    return asyncio.run(main())
+
+
+def test_ids_look_like_openai_ids():
+    assert new_id("file").startswith("file-") and len(new_id("file")) == 29
+    for prefix in ("asst", "thread", "msg", "run", "step", "cntr", "cfile"):
+        value = new_id(prefix)
+        assert value.startswith(prefix + "_") and len(value) == len(prefix) + 25 and value[len(prefix) + 1:].isalnum()
+    assert len({new_id("run") for _ in range(1000)}) == 1000
+    assert abs(now() - __import__("time").time()) < 2
+
+
+def test_migrations_run_twice_and_keep_data(database_url, blobs):
+    async def create(db):
+        async with db.session() as s:
+            row = await file_store.create_file_from_bytes(s, DEFAULT_PROJECT_ID, "a.txt", b"hello", "assistants")
+            await s.commit()
+            return row.id
+
+    file_id = run(database_url, create)
+
+    async def read(db):
+        async with db.session() as s:
+            return (await s.get(File, file_id)).filename
+
+    assert run(database_url, read) == "a.txt"
+
+
+def test_keys_are_hashed_per_project_and_revocable(database_url):
+    async def work(db):
+        async with db.session() as s:
+            row, key = await create_api_key(s, "analytics")
+            _, default_key = await create_api_key(s)
+            await s.commit()
+        assert key.startswith("sk-ci-") and len(key) > 40
+        assert row.key_hash != key and key not in row.key_hash
+        async with db.session() as s:
+            project = await project_for_key(s, key)
+            assert project and project != DEFAULT_PROJECT_ID
+            assert await project_for_key(s, default_key) == DEFAULT_PROJECT_ID
+            assert await project_for_key(s, key + "x") is None
+            names = {name for _, name in await list_api_keys(s)}
+            assert names == {"analytics", "default"}
+            await revoke_api_key(s, row.id)
+            await s.commit()
+        async with db.session() as s:
+            assert await project_for_key(s, key) is None
+            with pytest.raises(NotFound):
+                await revoke_api_key(s, "key_missing")
+
+    run(database_url, work)
+
+
+def test_files_blobs_and_isolation(database_url, blobs, tmp_path):
+    source = tmp_path / "source.bin"
+    source.write_bytes(b"\x00\x01" * 5000)
+
+    async def work(db):
+        async with db.session() as s:
+            a = await file_store.create_file_from_bytes(s, "proj_a", "/mnt/data/out.csv", b"x,y\n")
+            b = await file_store.create_file_from_bytes(s, "proj_a", "copy.bin", source, "assistants")
+            await s.commit()
+        assert (a.purpose, a.bytes, a.mime_type, a.status) == ("assistants_output", 4, "text/csv", "processed")
+        assert file_to_dict(a)["object"] == "file"
+        async with db.session() as s:
+            path = await file_store.content_source(s, "proj_a", b.id)
+            assert isinstance(path, Path) and path.read_bytes() == source.read_bytes()
+            assert await file_store.content_source(s, "proj_b", b.id) is None
+            with pytest.raises(NotFound):
+                await file_store.get_file(s, "proj_b", a.id)
+            with pytest.raises(NotFound):
+                await file_store.delete_file(s, "proj_b", a.id)
+        async with db.session() as s:
+            await file_store.delete_file(s, "proj_a", a.id)
+        async with db.session() as s:
+            assert await s.get(File, a.id) is None
+        assert not blobs.exists(a.id) and blobs.exists(b.id)
+
+    run(database_url, work)
+
+
+def test_sweep_removes_unfinished_uploads_and_orphans(database_url, blobs):
+    async def work(db):
+        async with db.session() as s:
+            kept = await file_store.create_file_from_bytes(s, "proj_a", "kept.txt", b"kept")
+            await s.commit()
+        writer = blobs.open_writer()
+        writer.write(b"half an upload")
+        writer.file.close()
+        blobs.write_bytes("file-orphan", b"no row")
+        async with db.session() as s:
+            assert await file_store.sweep_blobs(s) == 2
+        assert blobs.names() == [kept.id]
+        assert list(blobs.tmp_dir.iterdir()) == []
+
+    run(database_url, work)
+
+
+def test_pagination_orders_pages_and_cursors(database_url, blobs):
+    async def work(db):
+        async with db.session() as s:
+            ids = []
+            for n in range(5):
+                row = await file_store.create_file_from_bytes(s, "proj_a", f"{n}.txt", b"n")
+                ids.append(row.id)
+            await file_store.create_file_from_bytes(s, "proj_b", "other.txt", b"n")
+            await s.commit()
+        stmt = select(File).where(File.project_id == "proj_a")
+
+        async def page(**kw):
+            async with db.session() as s:
+                q = ListQuery(**{"limit": 20, "order": "desc", "after": None, "before": None, **kw})
+                return await paginate(s, stmt, File, q, file_to_dict, order_column=File.sequence)
+
+        everything = await page(order="asc")
+        assert [f["id"] for f in everything["data"]] == ids
+        assert (everything["first_id"], everything["last_id"], everything["has_more"]) == (ids[0], ids[-1], False)
+        assert [f["id"] for f in (await page())["data"]] == ids[::-1]
+        first = await page(order="asc", limit=2)
+        assert [f["id"] for f in first["data"]] == ids[:2] and first["has_more"]
+        second = await page(order="asc", limit=2, after=ids[1])
+        assert [f["id"] for f in second["data"]] == ids[2:4] and second["has_more"]
+        last = await page(order="asc", limit=2, after=ids[3])
+        assert [f["id"] for f in last["data"]] == ids[4:] and not last["has_more"]
+        before = await page(order="asc", limit=2, before=ids[3])
+        assert [f["id"] for f in before["data"]] == ids[1:3] and before["has_more"]
+        desc_after = await page(limit=2, after=ids[2])
+        assert [f["id"] for f in desc_after["data"]] == [ids[1], ids[0]] and not desc_after["has_more"]
+        empty = await page(after=ids[0])
+        assert empty == {"object": "list", "data": [], "first_id": None, "last_id": None, "has_more": False}
+
+    run(database_url, work)
