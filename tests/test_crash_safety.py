@@ -1,0 +1,117 @@
+"""kill -9 during an upload and during deletes: after a restart, completed files are intact and
+listed, and no half file is listed or left on disk."""
+
+import hashlib
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import openai
+import pytest
+
+from tests.conftest import make_client
+from tests.helpers.server import start_server
+
+
+def on_disk(proc) -> tuple[set[str], list]:
+    blobs = proc.data_dir / "blobs"
+    return {p.name for p in blobs.iterdir() if p.is_file()}, list((blobs / "tmp").iterdir())
+
+
+def assert_consistent(client, proc, expected: dict[str, bytes]) -> None:
+    """Exactly `expected` (id -> content) is listed, readable and on disk; nothing else."""
+    listed = {f.id for f in client.files.list()}
+    assert listed == set(expected)
+    for file_id, content in expected.items():
+        assert hashlib.sha256(client.files.content(file_id).read()).digest() == hashlib.sha256(content).digest()
+        assert client.files.retrieve(file_id).bytes == len(content)
+    blobs, temporary = on_disk(proc)
+    assert blobs == set(expected)
+    assert temporary == []
+
+
+def test_kill_during_slow_upload(tmp_path):
+    proc = start_server(tmp_path)
+    try:
+        with make_client(proc) as client:
+            done = {}
+            for n in range(3):
+                data = bytes([n]) * (200_000 + n)
+                done[client.files.create(file=(f"done{n}.csv", data), purpose="assistants").id] = data
+
+            sent = threading.Event()
+
+            def slow_body():
+                yield (b'--B\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nassistants\r\n'
+                       b'--B\r\nContent-Disposition: form-data; name="file"; filename="half.csv"\r\n\r\n')
+                for n in range(200):
+                    yield b"h" * 50_000
+                    if n == 20:
+                        sent.set()
+                    time.sleep(0.05)
+                yield b"\r\n--B--\r\n"
+
+            def post():
+                try:
+                    httpx.post(proc.base_url + "/files", content=slow_body(), timeout=60,
+                               headers={"Authorization": f"Bearer {proc.api_key}",
+                                        "Content-Type": "multipart/form-data; boundary=B"})
+                except httpx.HTTPError:
+                    pass  # the server dies under it
+
+            uploader = threading.Thread(target=post)
+            uploader.start()
+            assert sent.wait(30)
+            time.sleep(0.3)
+            _, temporary = on_disk(proc)
+            assert len(temporary) == 1 and temporary[0].stat().st_size > 500_000  # mid-upload
+            proc.kill()
+            uploader.join(30)
+
+            proc.start()
+            assert_consistent(client, proc, done)
+            # the server still takes uploads after the crash
+            again = client.files.create(file=("after.txt", b"after"), purpose="assistants")
+            assert client.files.content(again.id).read() == b"after"
+    finally:
+        proc.stop()
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.05, 0.15])
+def test_kill_during_deletes(tmp_path, delay):
+    proc = start_server(tmp_path)
+    try:
+        with make_client(proc) as client:
+            files = {}
+            for n in range(12):
+                data = f"file {n}\n".encode() * (1000 + n)
+                files[client.files.create(file=(f"f{n}.txt", data), purpose="assistants").id] = data
+            keep = dict(list(files.items())[:4])
+            doomed = list(files)[4:]
+
+            def delete(file_id):
+                try:
+                    client.files.delete(file_id)
+                except (openai.APIConnectionError, openai.APIStatusError):
+                    pass
+
+            with ThreadPoolExecutor(8) as pool:
+                for file_id in doomed:
+                    pool.submit(delete, file_id)
+                time.sleep(delay)
+                proc.kill()
+
+            proc.start()
+            survivors = {f.id for f in client.files.list()}
+            assert set(keep) <= survivors
+            # every file is either whole (listed, readable, on disk) or gone (404, no blob)
+            assert_consistent(client, proc, {i: files[i] for i in survivors})
+            for file_id in set(doomed) - survivors:
+                with pytest.raises(openai.NotFoundError):
+                    client.files.retrieve(file_id)
+            for file_id in survivors - set(keep):
+                client.files.delete(file_id)
+            assert_consistent(client, proc, keep)
+    finally:
+        proc.stop()
