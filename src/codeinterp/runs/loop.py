@@ -332,6 +332,7 @@ class RunLoop:
             if ar.message is not None:
                 await ar.message.close("completed")
             config.tool_choice = "auto"  # a forced tool is forced once
+            await tool_step.save(usage=step_usage)  # pollers see the calls before the code runs
             calls = list(tool_step)
             messages.append({"role": "assistant", "content": completion.text or None,
                              "tool_calls": [_chat_tool_call(tool_step, c) for c in calls]})
