@@ -2,10 +2,14 @@
 (migrated) database, read back through the store, `codeinterp usage`, and
 `GET /v1/organization/usage/code_interpreter_sessions` in OpenAI's shape."""
 
+import time
+
 import anyio
+import httpx
 import pytest
 
 from codeinterp.store.db import Database, run_migrations
+from codeinterp.store.ids import now
 from codeinterp.store.usage import DAY, record_session, sessions_by_bucket, usage_by_day
 
 T0 = 1_730_419_200  # 2024-11-01 00:00:00 UTC
@@ -82,3 +86,128 @@ def test_recording_a_session_twice_counts_it_once(tmp_path):
     run_migrations(url)
     anyio.run(record, url, [("proj_a", "sess_x", T0), ("proj_a", "sess_x", T0 + 5)])
     assert anyio.run(read, url, usage_by_day, None, T0, T0 + DAY) == [(T0, "proj_a", 1)]
+
+
+# ---- over HTTP and through the CLI, against the real server -------------------------------------
+
+def server_db_url(srv) -> str:
+    return sqlite_url(srv.data_dir)
+
+
+@pytest.fixture(scope="module")
+def projects(server):
+    """Two projects with a key each (made by `codeinterp keys create`), with sessions recorded in both."""
+    from codeinterp.store.projects import project_for_key
+
+    keys = {"mine": server.create_key("usage-mine"), "other": server.create_key("usage-other")}
+    url = server_db_url(server)
+
+    async def project_ids():
+        db = Database(url)
+        await db.connect()
+        try:
+            async with db.session() as s:
+                return {name: await project_for_key(s, key) for name, key in keys.items()}
+        finally:
+            await db.close()
+
+    ids = anyio.run(project_ids)
+    mine, other = ids["mine"], ids["other"]
+    assert mine and other and mine != other
+    anyio.run(record, url, [(mine, "s_m1", T0 + 5), (mine, "s_m2", T0 + 4000), (mine, "s_m3", T0 + 2 * DAY + 1),
+                            (other, "s_o1", T0 + 6), (other, "s_o2", T0 + DAY + 1)])
+    return {"mine": mine, "other": other, "mine_key": keys["mine"], "other_key": keys["other"]}
+
+
+def get_usage(srv, params, key):
+    return httpx.get(f"{srv.base_url}/organization/usage/code_interpreter_sessions", params=params,
+                     headers={"Authorization": f"Bearer {key}"}, timeout=30)
+
+
+RESULT = "organization.usage.code_interpreter_sessions.result"
+
+
+def test_usage_api_answers_openai_shape_per_day(server, projects):
+    response = get_usage(server, {"start_time": T0, "end_time": T0 + 3 * DAY}, projects["mine_key"])
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "object": "page", "has_more": False, "next_page": None,
+        "data": [
+            {"object": "bucket", "start_time": T0, "end_time": T0 + DAY,
+             "results": [{"object": RESULT, "num_sessions": 2, "project_id": None}]},
+            {"object": "bucket", "start_time": T0 + DAY, "end_time": T0 + 2 * DAY, "results": []},
+            {"object": "bucket", "start_time": T0 + 2 * DAY, "end_time": T0 + 3 * DAY,
+             "results": [{"object": RESULT, "num_sessions": 1, "project_id": None}]},
+        ]}
+
+
+def test_usage_api_groups_by_project_and_sees_only_the_keys_project(server, projects):
+    mine = get_usage(server, {"start_time": T0, "end_time": T0 + 2 * DAY, "group_by": ["project_id"]},
+                     projects["mine_key"]).json()
+    assert [b["results"] for b in mine["data"]] == [
+        [{"object": RESULT, "num_sessions": 2, "project_id": projects["mine"]}], []]
+    theirs = get_usage(server, {"start_time": T0, "end_time": T0 + 2 * DAY, "group_by": ["project_id"]},
+                       projects["other_key"]).json()
+    assert [b["results"] for b in theirs["data"]] == [
+        [{"object": RESULT, "num_sessions": 1, "project_id": projects["other"]}],
+        [{"object": RESULT, "num_sessions": 1, "project_id": projects["other"]}]]
+    # asking for another project's usage gives nothing of it
+    filtered = get_usage(server, {"start_time": T0, "end_time": T0 + 2 * DAY,
+                                        "project_ids": [projects["other"]]}, projects["mine_key"]).json()
+    assert all(b["results"] == [] for b in filtered["data"])
+
+
+def test_usage_api_pages_with_limit_and_next_page(server, projects):
+    first = get_usage(server, {"start_time": T0, "end_time": T0 + 3 * DAY, "limit": 2}, projects["mine_key"]).json()
+    assert [b["start_time"] for b in first["data"]] == [T0, T0 + DAY]
+    assert first["has_more"] is True and first["next_page"]
+    second = get_usage(server, {"start_time": T0, "end_time": T0 + 3 * DAY, "limit": 2,
+                                      "page": first["next_page"]}, projects["mine_key"]).json()
+    assert [b["start_time"] for b in second["data"]] == [T0 + 2 * DAY]
+    assert second["data"][0]["results"][0]["num_sessions"] == 1
+    assert second["has_more"] is False and second["next_page"] is None
+
+
+def test_usage_api_hourly_buckets(server, projects):
+    body = get_usage(server, {"start_time": T0, "end_time": T0 + 3 * 3600, "bucket_width": "1h"},
+                     projects["mine_key"]).json()
+    assert [sum(r["num_sessions"] for r in b["results"]) for b in body["data"]] == [1, 1, 0]
+
+
+@pytest.mark.parametrize("params, param", [
+    ({}, "start_time"),
+    ({"start_time": "yesterday"}, "start_time"),
+    ({"start_time": T0, "bucket_width": "1w"}, "bucket_width"),
+    ({"start_time": T0, "limit": 32}, "limit"),
+    ({"start_time": T0, "limit": 0}, "limit"),
+    ({"start_time": T0, "end_time": T0}, "end_time"),
+    ({"start_time": -1}, "start_time"),
+    ({"start_time": T0, "page": "not-a-cursor"}, "page"),
+    ({"start_time": T0, "group_by": ["model"]}, "group_by"),
+])
+def test_usage_api_rejects_bad_parameters_with_openai_errors(server, params, param):
+    response = get_usage(server, params, server.api_key)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error" and error["message"] and error["param"].startswith(param)
+
+
+def test_usage_api_needs_a_key(server):
+    response = httpx.get(f"{server.base_url}/organization/usage/code_interpreter_sessions",
+                         params={"start_time": T0})
+    assert response.status_code == 401 and "error" in response.json()
+
+
+def test_usage_cli_prints_sessions_per_project_and_day(server, projects):
+    today = now() - now() % DAY
+    anyio.run(record, server_db_url(server), [(projects["mine"], "s_today_1", today + 1),
+                                                   (projects["mine"], "s_today_2", today + 2),
+                                                   (projects["other"], "s_yesterday", today - DAY + 7)])
+    output = server.run_cli("usage", "--days", "2").stdout
+    lines = [line.split() for line in output.strip().splitlines()]
+    day = time.strftime("%Y-%m-%d", time.gmtime(today))
+    yesterday = time.strftime("%Y-%m-%d", time.gmtime(today - DAY))
+    assert lines == [["day", "project", "name", "sessions"],
+                     [yesterday, projects["other"], "usage-other", "1"],
+                     [day, projects["mine"], "usage-mine", "2"],
+                     ["total", "3"]]  # the sessions of 2024 are outside the last two days

@@ -52,7 +52,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
-    from codeinterp.api import files
+    from codeinterp.api import assistants, files, messages, threads, usage
 
-    app.include_router(files.router)
+    for module in (files, assistants, threads, messages, usage):
+        app.include_router(module.router)
     return app

@@ -3,32 +3,38 @@
 import asyncio
 import datetime
 
+from sqlalchemy import select
+
 from codeinterp.config import get_settings
 from codeinterp.store.db import Database, run_migrations
 from codeinterp.store.ids import now
+from codeinterp.store.projects import Project
 from codeinterp.store.usage import DAY, usage_by_day
 
 
-async def usage_rows(database_url: str, days: int) -> list[tuple[str, str, int]]:
-    """(UTC day, project id, sessions) for the last `days` days (today included), oldest first."""
+async def usage_rows(database_url: str, days: int) -> list[tuple[str, str, str, int]]:
+    """(UTC day, project id, project name, sessions) for the last `days` days (today included),
+    oldest first."""
     end = (now() // DAY + 1) * DAY
     db = Database(database_url)
     await db.connect()
     try:
         async with db.session() as session:
             rows = await usage_by_day(session, None, end - days * DAY, end)
+            names = dict((await session.execute(select(Project.id, Project.name))).all())
     finally:
         await db.close()
-    return [(datetime.datetime.fromtimestamp(day, datetime.timezone.utc).strftime("%Y-%m-%d"), project, sessions)
-            for day, project, sessions in rows]
+    return [(datetime.datetime.fromtimestamp(day, datetime.timezone.utc).strftime("%Y-%m-%d"), project,
+             names.get(project, "-"), sessions) for day, project, sessions in rows]
 
 
 def print_usage(days: int = 7) -> None:
     url = get_settings().resolved_database_url
     run_migrations(url)
     rows = asyncio.run(usage_rows(url, max(days, 1)))
-    width = max([len("project")] + [len(project) for _, project, _ in rows]) + 2
-    print(f"{'day':<12}{'project':<{width}}{'sessions':>10}")
-    for day, project, sessions in rows:
-        print(f"{day:<12}{project:<{width}}{sessions:>10}")
-    print(f"{'total':<{12 + width}}{sum(r[2] for r in rows):>10}")
+    id_width = max([len("project")] + [len(r[1]) for r in rows]) + 2
+    name_width = max([len("name")] + [len(r[2]) for r in rows]) + 2
+    print(f"{'day':<12}{'project':<{id_width}}{'name':<{name_width}}{'sessions':>10}")
+    for day, project, name, sessions in rows:
+        print(f"{day:<12}{project:<{id_width}}{name:<{name_width}}{sessions:>10}")
+    print(f"{'total':<{12 + id_width + name_width}}{sum(r[3] for r in rows):>10}")
