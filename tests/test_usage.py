@@ -11,6 +11,8 @@ import pytest
 from codeinterp.store.db import Database, run_migrations
 from codeinterp.store.ids import now
 from codeinterp.store.usage import DAY, record_session, sessions_by_bucket, usage_by_day
+from tests.conftest import postgres_url
+from tests.test_store import fresh_postgres_database
 
 T0 = 1_730_419_200  # 2024-11-01 00:00:00 UTC
 
@@ -52,12 +54,22 @@ SESSIONS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def usage_db(tmp_path_factory):
-    url = sqlite_url(tmp_path_factory.mktemp("usage"))
-    run_migrations(url)
-    anyio.run(record, url, SESSIONS)
-    return url
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def usage_db(request, tmp_path_factory):
+    """A migrated database (SQLite, and the test PostgreSQL when there is one) with SESSIONS recorded."""
+    if request.param == "sqlite":
+        url = sqlite_url(tmp_path_factory.mktemp("usage"))
+        run_migrations(url)
+        anyio.run(record, url, SESSIONS)
+        yield url
+        return
+    server_url = postgres_url()
+    if not server_url:
+        pytest.skip("CODEINTERP_TEST_POSTGRES_URL is not set (scripts/test.sh starts PostgreSQL)")
+    with fresh_postgres_database(server_url) as url:
+        run_migrations(url)
+        anyio.run(record, url, SESSIONS)
+        yield url
 
 
 def test_usage_by_day_counts_each_project_per_utc_day(usage_db):
@@ -81,11 +93,9 @@ def test_sessions_by_bucket_by_hour_and_project_filter(usage_db):
     assert anyio.run(read, usage_db, sessions_by_bucket, T0, T0 + DAY, 3600, []) == {}
 
 
-def test_recording_a_session_twice_counts_it_once(tmp_path):
-    url = sqlite_url(tmp_path)
-    run_migrations(url)
-    anyio.run(record, url, [("proj_a", "sess_x", T0), ("proj_a", "sess_x", T0 + 5)])
-    assert anyio.run(read, url, usage_by_day, None, T0, T0 + DAY) == [(T0, "proj_a", 1)]
+def test_recording_a_session_twice_counts_it_once(usage_db):
+    anyio.run(record, usage_db, [("proj_twice", "sess_x", T0 + 10 * DAY), ("proj_twice", "sess_x", T0 + 10 * DAY + 5)])
+    assert anyio.run(read, usage_db, usage_by_day, "proj_twice", T0, T0 + 11 * DAY) == [(T0 + 10 * DAY, "proj_twice", 1)]
 
 
 # ---- over HTTP and through the CLI, against the real server -------------------------------------
