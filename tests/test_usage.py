@@ -3,10 +3,12 @@
 `GET /v1/organization/usage/code_interpreter_sessions` in OpenAI's shape."""
 
 import time
+from pathlib import Path
 
 import anyio
 import httpx
 import pytest
+import yaml
 
 from codeinterp.store.db import Database, run_migrations
 from codeinterp.store.ids import now
@@ -221,3 +223,17 @@ def test_usage_cli_prints_sessions_per_project_and_day(server, projects):
                      [yesterday, projects["other"], "usage-other", "1"],
                      [day, projects["mine"], "usage-mine", "2"],
                      ["total", "3"]]  # the sessions of 2024 are outside the last two days
+
+
+def test_served_description_matches_the_contract(server):
+    contract = yaml.safe_load((Path(__file__).parent / "contract" / "openapi-subset.yaml").read_text())
+    served = httpx.get(server.url + "/openapi.json").json()
+    theirs = contract["paths"]["/organization/usage/code_interpreter_sessions"]["get"]
+    ours = served["paths"]["/v1/organization/usage/code_interpreter_sessions"]["get"]
+    assert ours["operationId"] == theirs["operationId"]
+    assert {p["name"] for p in ours["parameters"] if p["in"] == "query"} == {p["name"] for p in theirs["parameters"]}
+    assert [p["name"] for p in ours["parameters"] if p.get("required")] == ["start_time"]
+    for name in ("UsageResponse", "UsageTimeBucket", "UsageCodeInterpreterSessionsResult"):
+        schema, served_schema = contract["components"]["schemas"][name], served["components"]["schemas"][name]
+        assert set(served_schema["properties"]) == set(schema["properties"]), name
+        assert set(served_schema.get("required", [])) == set(schema.get("required", [])), name

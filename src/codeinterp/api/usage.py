@@ -40,7 +40,8 @@ class UsageResponse(BaseModel):
     next_page: str | None
 
 
-@router.get("/code_interpreter_sessions", response_model=UsageResponse)
+@router.get("/code_interpreter_sessions", response_model=UsageResponse, operation_id="usage-code-interpreter-sessions",
+            summary="Get code interpreter sessions usage details for the project of the key.")
 async def code_interpreter_sessions(
     start_time: int,
     end_time: int | None = None,
