@@ -12,6 +12,7 @@ from codeinterp.api.auth import current_project
 from codeinterp.api.deps import db_session
 from codeinterp.api.errors import APIError
 from codeinterp.api.pagination import ListQuery, paginate
+from codeinterp.api.schemas.common import ErrorResponse
 from codeinterp.api.schemas.files import (
     CREATE_FILE_REQUEST_SCHEMA, DeleteFileResponse, FileExpirationAfter, ListFilesResponse, OpenAIFile,
 )
@@ -21,7 +22,9 @@ from codeinterp.store.errors import InvalidRequest, NotFound
 from codeinterp.store.files import File, file_to_dict
 from codeinterp.store.ids import new_id, now
 
-router = APIRouter(prefix="/v1", tags=["Files"])
+router = APIRouter(prefix="/v1", tags=["Files"], responses={
+    status: {"model": ErrorResponse, "description": description} for status, description in (
+        (400, "Bad request"), (401, "Missing or wrong API key"), (404, "No such file"), (413, "File too large"))})
 
 _FILE_RESPONSE = {"response_model": OpenAIFile, "response_model_exclude_none": True}
 

@@ -14,14 +14,14 @@ class OpenAIFile(BaseModel):
     created_at: int
     expires_at: int | None = None
     filename: str
-    object: Literal["file"] = "file"
+    object: Literal["file"]
     purpose: FilePurpose
     status: Literal["uploaded", "processed", "error"]
     status_details: str | None = None
 
 
 class ListFilesResponse(BaseModel):
-    object: str = "list"
+    object: str
     data: list[OpenAIFile]
     first_id: str | None
     last_id: str | None
@@ -30,7 +30,7 @@ class ListFilesResponse(BaseModel):
 
 class DeleteFileResponse(BaseModel):
     id: str
-    object: Literal["file"] = "file"
+    object: Literal["file"]
     deleted: bool
 
 

@@ -1,0 +1,50 @@
+"""The served OpenAPI description agrees with the contract for the Files API and errors."""
+
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+# The paths we serve and the schemas they use, cut from OpenAI's public OpenAPI description (MIT).
+CONTRACT = Path(__file__).resolve().parent / "contract" / "openapi-subset.yaml"
+
+
+@pytest.fixture(scope="module")
+def contract() -> dict:
+    return yaml.safe_load(CONTRACT.read_text())
+
+
+@pytest.fixture(scope="module")
+def served(server) -> dict:
+    r = httpx.get(server.url + "/openapi.json")
+    assert r.status_code == 200
+    return r.json()
+
+
+def test_files_paths_and_operations_match(contract, served):
+    for path in ("/files", "/files/{file_id}", "/files/{file_id}/content"):
+        theirs = contract["paths"][path]
+        ours = served["paths"]["/v1" + path]
+        for method, operation in theirs.items():
+            if method not in ("get", "post", "delete"):
+                continue
+            assert method in ours, (path, method)
+            assert ours[method]["operationId"] == operation["operationId"]
+        assert {m for m in ours} == {m for m in theirs if m in ("get", "post", "delete")}
+
+
+@pytest.mark.parametrize("name", ["OpenAIFile", "ListFilesResponse", "DeleteFileResponse", "Error", "ErrorResponse"])
+def test_schemas_have_the_contracts_fields(contract, served, name):
+    theirs = contract["components"]["schemas"][name]
+    ours = served["components"]["schemas"][name]
+    assert set(ours["properties"]) == set(theirs["properties"])
+    assert set(ours.get("required", [])) == set(theirs.get("required", []))
+
+
+def test_list_files_parameters_match(contract, served):
+    theirs = {p["name"]: p for p in contract["paths"]["/files"]["get"]["parameters"]}
+    ours = {p["name"]: p for p in served["paths"]["/v1/files"]["get"]["parameters"]}
+    assert set(theirs) <= set(ours)
+    assert ours["limit"]["schema"]["default"] == theirs["limit"]["schema"]["default"] == 10000
+    assert ours["order"]["schema"]["default"] == "desc"
