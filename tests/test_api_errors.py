@@ -1,0 +1,91 @@
+"""OpenAI error objects for every kind of failure, checked on the application in-process."""
+
+import pytest
+from fastapi import Depends
+from fastapi.testclient import TestClient
+from pydantic import BaseModel
+
+from codeinterp.api.app import create_app
+from codeinterp.api.auth import current_project
+from codeinterp.api.errors import APIError
+from codeinterp.config import Settings
+from codeinterp.store.errors import Conflict, InvalidRequest, NotFound
+
+KEY = "sk-ci-errors-test"
+
+
+class Body(BaseModel):
+    name: str
+    count: int = 0
+
+
+@pytest.fixture(scope="module")
+def http(tmp_path_factory):
+    app = create_app(Settings(data_dir=tmp_path_factory.mktemp("data"), api_key=KEY))
+
+    @app.post("/v1/echo")
+    async def echo(body: Body, project_id: str = Depends(current_project)) -> dict:
+        return {"project": project_id, **body.model_dump()}
+
+    @app.get("/v1/raise/{kind}")
+    async def raise_(kind: str) -> dict:
+        if kind == "invalid":
+            raise InvalidRequest("Bad thing.", param="thing")
+        if kind == "missing":
+            raise NotFound("widget", "w_1")
+        if kind == "conflict":
+            raise Conflict("Busy.")
+        if kind == "api":
+            raise APIError(429, "Slow down.", type="rate_limit_error", code="rate_limit_exceeded")
+        raise RuntimeError("a bug")
+
+    with TestClient(app, raise_server_exceptions=False,
+                    headers={"Authorization": f"Bearer {KEY}", "OpenAI-Beta": "assistants=v2"}) as client:
+        yield client
+
+
+def error(r, status: int) -> dict:
+    assert r.status_code == status, r.text
+    assert r.headers["x-request-id"].startswith("req_")
+    body = r.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"message", "type", "param", "code"}
+    return body["error"]
+
+
+def test_valid_request_passes(http):
+    r = http.post("/v1/echo", json={"name": "x", "count": 2})
+    assert r.status_code == 200 and r.json() == {"project": "proj_default", "name": "x", "count": 2}
+
+
+def test_malformed_json_is_400(http):
+    e = error(http.post("/v1/echo", content=b"{not json", headers={"Content-Type": "application/json"}), 400)
+    assert e["type"] == "invalid_request_error" and "JSON" in e["message"]
+
+
+def test_missing_wrong_type_and_non_object_bodies_are_400_naming_the_param(http):
+    e = error(http.post("/v1/echo", json={"count": 1}), 400)
+    assert e["param"] == "name" and e["code"] == "missing_required_parameter"
+    e = error(http.post("/v1/echo", json={"name": "x", "count": "many"}), 400)
+    assert e["param"] == "count" and "count" in e["message"]
+    e = error(http.post("/v1/echo", json=[1, 2]), 400)
+    assert e["type"] == "invalid_request_error"
+    error(http.post("/v1/echo"), 400)
+
+
+def test_service_errors_map_to_statuses(http):
+    assert error(http.get("/v1/raise/invalid"), 400)["param"] == "thing"
+    assert error(http.get("/v1/raise/missing"), 404)["message"] == "No widget found with id 'w_1'."
+    assert error(http.get("/v1/raise/conflict"), 409)["message"] == "Busy."
+    assert error(http.get("/v1/raise/api"), 429)["type"] == "rate_limit_error"
+
+
+def test_a_bug_is_a_500_server_error_with_a_request_id(http):
+    e = error(http.get("/v1/raise/bug"), 500)
+    assert e["type"] == "server_error" and "a bug" not in e["message"]
+
+
+def test_routes_methods_and_auth(http):
+    assert error(http.get("/v1/nothing-here"), 404)["message"] == "Invalid URL (GET /v1/nothing-here)"
+    error(http.delete("/v1/echo"), 405)
+    e = error(http.post("/v1/echo", json={"name": "x"}, headers={"Authorization": "Bearer nope"}), 401)
+    assert e["code"] == "invalid_api_key"
