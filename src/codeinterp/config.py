@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     model_api_key: str | None = None
     model_timeout_seconds: float = 600.0
 
+    # Runs
+    run_expiry_seconds: int = 600  # a run not finished by then (e.g. waiting for tool outputs) expires
+
     # Sandboxes
     sandbox_env: Path = PROJECT_ROOT / ".sandbox-env"  # the sandbox's own Python environment
     sandbox_unsafe: bool = False  # allow sandboxes without isolation (a developer laptop)
@@ -33,6 +36,7 @@ class Settings(BaseSettings):
     sandbox_cpu_shares: int = 1024
     sandbox_tmp_mb: int = 256
     sandbox_data_mb: int = 1024
+    sandbox_sessions_tmpfs_mb: int = 8192  # one memory-backed filesystem for every session's /mnt/data
     sandbox_file_size_mb: int = 512
     sandbox_output_bytes: int = 1024 * 1024
     sandbox_exec_timeout_seconds: float = 120.0

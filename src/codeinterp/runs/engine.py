@@ -29,7 +29,6 @@ from codeinterp.store.runs import ACTIVE_RUN_STATUSES, Run, RunStep, run_to_dict
 
 log = logging.getLogger(__name__)
 
-RUN_EXPIRY_SECONDS = 600
 CANCEL_GRACE_SECONDS = 2.0
 MODEL_LIST_TTL_SECONDS = 60.0
 RESTART_ERROR = {"code": "server_error",
@@ -143,7 +142,7 @@ class RunEngine:
                     await create_message(s, project_id, thread_id, message)
             t = now()
             run = Run(id=new_id("run"), project_id=project_id, thread_id=thread_id, assistant_id=assistant.id,
-                      status="queued", created_at=t, expires_at=t + RUN_EXPIRY_SECONDS, **fields)
+                      status="queued", created_at=t, expires_at=t + self.settings.run_expiry_seconds, **fields)
             s.add(run)
             await s.commit()
             run_dict = run_to_dict(run)
