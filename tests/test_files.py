@@ -215,3 +215,26 @@ def test_files_api_on_postgresql(tmp_path):
                 assert [f.id for f in client.files.list(order="asc")] == ids[1:]
         finally:
             proc.stop()
+
+
+def test_expires_after_sets_expires_at(client):
+    created = client.files.create(file=("soon.txt", b"soon"), purpose="user_data",
+                                  expires_after={"anchor": "created_at", "seconds": 3600})
+    assert created.expires_at == created.created_at + 3600 or created.expires_at == created.created_at + 3601
+    with pytest.raises(openai.BadRequestError) as err:
+        client.files.create(file=("soon.txt", b"soon"), purpose="user_data",
+                            expires_after={"anchor": "created_at", "seconds": 5})
+    assert err.value.body["param"] == "expires_after"
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+@pytest.mark.anyio
+async def test_async_client_uploads_and_downloads(async_client):
+    async with async_client:
+        created = await async_client.files.create(file=("async.md", b"# hi"), purpose="assistants")
+        assert (await async_client.files.content(created.id)).read() == b"# hi"
+        assert created.id in [f.id async for f in async_client.files.list()]
