@@ -77,8 +77,15 @@ class ExecutionResult:
     @property
     def text(self) -> str:
         """The output as the model sees it: streams, result, traceback and notices, in order."""
-        return "".join(o.text if o.text.endswith("\n") or not o.text else o.text + "\n"
-                       for o in self.outputs if o.kind != "image")
+        parts: list[str] = []
+        for output in self.outputs:
+            if output.kind in ("stdout", "stderr"):
+                parts.append(output.text)
+            elif output.kind != "image" and output.text:
+                if parts and not parts[-1].endswith("\n"):
+                    parts.append("\n")
+                parts.append(output.text if output.text.endswith("\n") else output.text + "\n")
+        return "".join(parts)
 
 
 @dataclass

@@ -1,0 +1,117 @@
+"""A session's /mnt/data as the host sees it, read and written without ever following a link.
+
+Code in the sandbox may plant symlinks or hard links there; the host walks and opens every
+path component with O_NOFOLLOW relative to directory descriptors, and reads only regular
+files with one link."""
+
+import os
+import stat
+from pathlib import Path
+
+from codeinterp.sandbox.types import FileChange, SandboxError
+
+SANDBOX_UID = 65534
+CHUNK = 1024 * 1024
+
+
+def _parts(name: str) -> list[str]:
+    parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
+    if not parts or ".." in parts:
+        raise SandboxError(f"Not a path inside /mnt/data: {name!r}")
+    return parts
+
+
+def _open_dir(root: Path, parts: list[str], create: bool) -> int:
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        for part in parts:
+            if create:
+                try:
+                    os.mkdir(part, 0o755, dir_fd=fd)
+                    os.chown(part, SANDBOX_UID, SANDBOX_UID, dir_fd=fd, follow_symlinks=False)
+                except FileExistsError:
+                    pass
+            next_fd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = next_fd
+        return fd
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def write_file(root: Path, name: str, source: bytes | Path) -> None:
+    *dirs, filename = _parts(name)
+    dir_fd = _open_dir(root, dirs, create=True)
+    try:
+        try:
+            os.unlink(filename, dir_fd=dir_fd)  # whatever was there, a link included
+        except FileNotFoundError:
+            pass
+        fd = os.open(filename, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=dir_fd)
+        with os.fdopen(fd, "wb") as out:
+            if isinstance(source, (bytes, bytearray, memoryview)):
+                out.write(source)
+            else:
+                with open(source, "rb") as data:
+                    while chunk := data.read(CHUNK):
+                        out.write(chunk)
+            os.fchown(out.fileno(), SANDBOX_UID, SANDBOX_UID)
+    finally:
+        os.close(dir_fd)
+
+
+def read_file(root: Path, name: str) -> bytes:
+    *dirs, filename = _parts(name)
+    try:
+        dir_fd = _open_dir(root, dirs, create=False)
+    except (FileNotFoundError, NotADirectoryError, OSError) as error:
+        raise FileNotFoundError(f"/mnt/data/{name} is not a readable file") from error
+    try:
+        try:
+            fd = os.open(filename, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+        except OSError as error:
+            raise FileNotFoundError(f"/mnt/data/{name} is not a readable file") from error
+        with os.fdopen(fd, "rb") as data:
+            info = os.fstat(data.fileno())
+            if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+                raise FileNotFoundError(f"/mnt/data/{name} is not a regular file")
+            return data.read()
+    finally:
+        os.close(dir_fd)
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    """{relative path: (size, mtime_ns)} of the regular, singly linked files under root."""
+    found: dict[str, tuple[int, int]] = {}
+
+    def walk(dir_fd: int, prefix: str) -> None:
+        with os.scandir(dir_fd) as entries:
+            for entry in entries:
+                info = entry.stat(follow_symlinks=False)
+                if stat.S_ISDIR(info.st_mode) and len(found) < 10000:
+                    try:
+                        sub = os.open(entry.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
+                    except OSError:
+                        continue
+                    try:
+                        walk(sub, f"{prefix}{entry.name}/")
+                    finally:
+                        os.close(sub)
+                elif stat.S_ISREG(info.st_mode) and info.st_nlink == 1:
+                    found[prefix + entry.name] = (info.st_size, info.st_mtime_ns)
+
+    try:
+        root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return found
+    try:
+        walk(root_fd, "")
+    finally:
+        os.close(root_fd)
+    return found
+
+
+def changes(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> list[FileChange]:
+    return [FileChange(path=path, size=size, mtime=mtime / 1e9)
+            for path, (size, mtime) in sorted(after.items()) if before.get(path) != (size, mtime)]

@@ -1,0 +1,277 @@
+"""The kernel that runs user code inside a sandbox: an IPython shell driven over a socket.
+
+This file runs with the sandbox's own Python and imports nothing from codeinterp.
+`prepare()` runs once in the zygote (imports, shell creation); `serve(sock)` runs in each
+forked session after it is isolated.
+
+Protocol: newline-delimited JSON on one stream socket.
+  manager -> kernel: {"type": "execute", "code": "..."}
+  kernel -> manager: {"type": "ready"} once, then per execution any number of
+    {"type": "stream", "name": "stdout"|"stderr", "text"}
+    {"type": "result", "text"}                      (text/plain of a value or display())
+    {"type": "display", "png": "<base64>"}
+    {"type": "error", "ename", "evalue", "traceback"}
+    {"type": "notice", "text"}
+  and finally {"type": "done", "status": "ok"|"error", "truncated": bool}.
+Interrupts are SIGINT from the manager. The kernel exits when its socket closes.
+"""
+
+import base64
+import json
+import os
+import re
+import socket
+import sys
+import threading
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+shell = None
+
+
+class Channel:
+    """The socket to the manager, shared by the main thread and the fd forwarders,
+    with the per-execution output budget."""
+
+    def __init__(self, sock: socket.socket, output_bytes: int):
+        self.sock = sock
+        self.lock = threading.Lock()
+        self.output_bytes = output_bytes
+        self.used = 0
+        self.truncated = False
+
+    def send(self, msg: dict) -> None:
+        data = json.dumps(msg).encode() + b"\n"
+        with self.lock:
+            self.sock.sendall(data)
+
+    def reset(self) -> None:
+        with self.lock:
+            self.used = 0
+            self.truncated = False
+
+    def charge(self, size: int) -> int:
+        """Take up to `size` bytes of the budget; returns how many may be sent (0 once truncated)."""
+        with self.lock:
+            if self.truncated:
+                return 0
+            allowed = min(size, self.output_bytes - self.used)
+            self.used += max(allowed, 0)
+            if allowed < size:
+                self.truncated = True
+                notice = {"type": "notice",
+                          "text": f"[output truncated after {self.output_bytes} bytes]\n"}
+                self._pending_notice = json.dumps(notice).encode() + b"\n"
+            return max(allowed, 0)
+
+    def output(self, msg: dict, text_key: str | None = "text", size: int | None = None) -> None:
+        """Send an output message if the budget allows; cut text to what is left."""
+        if size is None:
+            size = len(msg[text_key].encode("utf-8", "replace"))
+        allowed = self.charge(size)
+        notice = getattr(self, "_pending_notice", None)
+        if allowed:
+            if allowed < size:
+                if text_key is None:
+                    allowed = 0
+                else:
+                    cut = msg[text_key].encode("utf-8", "replace")[:allowed]
+                    msg = dict(msg, **{text_key: cut.decode("utf-8", "ignore")})
+            if allowed:
+                self.send(msg)
+        if notice is not None:
+            self._pending_notice = None
+            with self.lock:
+                self.sock.sendall(notice)
+
+
+channel: Channel | None = None
+
+
+class StreamWriter:
+    """sys.stdout / sys.stderr: every write goes straight to the manager."""
+
+    encoding = "utf-8"
+    errors = "replace"
+
+    def __init__(self, name: str, fd: int):
+        self.name = name
+        self._fd = fd
+
+    def write(self, text) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        if text and channel is not None:
+            channel.output({"type": "stream", "name": self.name, "text": text})
+        return len(text)
+
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return self._fd
+
+    def readable(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    @property
+    def closed(self) -> bool:
+        return False
+
+
+def _forward_fd(read_fd: int, name: str) -> None:
+    """Forward what subprocesses and C code write to fd 1/2 as stream output."""
+    while True:
+        try:
+            data = os.read(read_fd, 65536)
+        except InterruptedError:
+            continue
+        except OSError:
+            return
+        if not data:
+            return
+        if channel is not None:
+            channel.output({"type": "stream", "name": name, "text": data.decode("utf-8", "replace")})
+
+
+def _make_shell():
+    from IPython.core.displayhook import DisplayHook
+    from IPython.core.displaypub import DisplayPublisher
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    class ResultHook(DisplayHook):
+        """The value of a cell's last expression becomes a `result` message."""
+
+        def start_displayhook(self):
+            pass
+
+        def write_output_prompt(self):
+            pass
+
+        def write_format_data(self, format_dict, md_dict=None):
+            text = format_dict.get("text/plain")
+            png = format_dict.get("image/png")
+            if png is not None:
+                _send_png(png)
+            elif text is not None:
+                channel.output({"type": "result", "text": text})
+
+        def finish_displayhook(self):
+            pass
+
+    class Publisher(DisplayPublisher):
+        """display() and matplotlib figures: PNGs become `display` messages, the rest text."""
+
+        def publish(self, data, metadata=None, source=None, *, transient=None, update=False, **kwargs):
+            if "image/png" in data:
+                _send_png(data["image/png"])
+            elif "text/plain" in data:
+                channel.output({"type": "result", "text": data["text/plain"]})
+
+        def clear_output(self, wait=False):
+            pass
+
+    class Shell(InteractiveShell):
+        def _showtraceback(self, etype, evalue, stb):
+            text = _ANSI.sub("", self.InteractiveTB.stb2text(stb))
+            channel.output({"type": "error", "ename": getattr(etype, "__name__", str(etype)),
+                            "evalue": str(evalue), "traceback": text + "\n"}, text_key="traceback")
+
+        def enable_gui(self, gui=None):
+            pass
+
+    config = Config()
+    config.HistoryManager.enabled = False
+    config.InteractiveShell.colors = "nocolor"
+    config.InteractiveShell.autocall = 0
+    config.InteractiveShell.xmode = "Context"
+    new_shell = Shell.instance(config=config, displayhook_class=ResultHook,
+                               display_pub_class=Publisher)
+    new_shell.enable_matplotlib("inline")
+    return new_shell
+
+
+def _send_png(png) -> None:
+    if isinstance(png, (bytes, bytearray)):
+        encoded = base64.b64encode(png).decode()
+    else:
+        encoded = str(png)
+    channel.output({"type": "display", "png": encoded}, text_key=None, size=len(encoded) * 3 // 4)
+
+
+def prepare() -> None:
+    """Import the data stack and build the shell once, before any fork."""
+    global shell
+    import matplotlib
+
+    matplotlib.use("module://matplotlib_inline.backend_inline")
+    import matplotlib.pyplot  # noqa: F401
+    import numpy  # noqa: F401
+    import pandas  # noqa: F401
+
+    shell = _make_shell()
+
+
+def serve(sock: socket.socket, output_bytes: int) -> None:
+    """Run executions until the socket closes. Called in the isolated session process."""
+    global channel
+    channel = Channel(sock, output_bytes)
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        read_fd, write_fd = os.pipe()
+        os.dup2(write_fd, fd)
+        os.close(write_fd)
+        threading.Thread(target=_forward_fd, args=(read_fd, name), daemon=True).start()
+    sys.stdout = StreamWriter("stdout", 1)
+    sys.stderr = StreamWriter("stderr", 2)
+    reader = sock.makefile("rb")
+    channel.send({"type": "ready"})
+    while True:
+        try:
+            line = reader.readline()
+        except KeyboardInterrupt:
+            continue  # an interrupt that came after the cell ended
+        if not line:
+            os._exit(0)
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            continue
+        if msg.get("type") == "execute":
+            _execute(str(msg.get("code", "")))
+
+
+def _execute(code: str) -> None:
+    channel.reset()
+    status = "ok"
+    try:
+        result = shell.run_cell(code, store_history=True)
+        if not result.success:
+            status = "error"
+    except KeyboardInterrupt:
+        channel.output({"type": "error", "ename": "KeyboardInterrupt", "evalue": "",
+                        "traceback": "KeyboardInterrupt\n"}, text_key="traceback")
+        status = "error"
+    except BaseException as exc:  # noqa: BLE001 - report whatever escaped IPython
+        channel.output({"type": "error", "ename": type(exc).__name__, "evalue": str(exc),
+                        "traceback": f"{type(exc).__name__}: {exc}\n"}, text_key="traceback")
+        status = "error"
+    while True:
+        try:
+            channel.send({"type": "done", "status": status, "truncated": channel.truncated})
+            return
+        except KeyboardInterrupt:
+            continue

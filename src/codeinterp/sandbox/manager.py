@@ -1,0 +1,473 @@
+"""Sandbox sessions: isolated, stateful Python kernels forked from one warm parent (the zygote).
+
+The manager starts the zygote inside bubblewrap, asks it for a kernel per session, puts each
+kernel in the session's control groups before it runs anything, and talks to it over a socket.
+See `codeinterp.sandbox.types` for the API and `codeinterp.sandbox.zygote` for the isolation.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from codeinterp.config import Settings
+from codeinterp.sandbox import cgroups, datadir
+from codeinterp.sandbox.types import (
+    ExecutionResult, IsolationUnavailable, Limits, OutputEvent, SandboxError, SessionClosed, SessionLimitReached,
+)
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).parent
+SANDBOX_FILES = ("zygote.py", "kernel.py")  # all of codeinterp that a sandbox sees
+INSIDE = "/opt/codeinterp"
+SANDBOX_UID = 65534
+GO = b'{"type": "go"}\n'
+STREAM_LIMIT = 64 * 1024 * 1024  # longest line a kernel may send (a big PNG, base64)
+REAPER_INTERVAL = 30.0
+
+OutputCallback = Callable[[OutputEvent], Awaitable[None] | None]
+
+
+def limits_from(settings: Settings) -> Limits:
+    return Limits(memory_mb=settings.sandbox_memory_mb, pids=settings.sandbox_pids,
+                  cpu_shares=settings.sandbox_cpu_shares, tmp_mb=settings.sandbox_tmp_mb,
+                  data_mb=settings.sandbox_data_mb, file_size_mb=settings.sandbox_file_size_mb,
+                  output_bytes=settings.sandbox_output_bytes)
+
+
+def isolation_report(settings: Settings) -> dict[str, bool | str]:
+    """What this host gives, feature by feature (also printed by `codeinterp doctor`)."""
+    bwrap = shutil.which("bwrap")
+    return {
+        "root": os.geteuid() == 0,
+        "bubblewrap": bwrap or False,
+        "cgroups": f"v{cgroups.version()}" if cgroups.usable() else False,
+        "seccomp": Path("/proc/self/status").read_text().find("Seccomp:") >= 0,
+        "sandbox_python": (settings.sandbox_env / "bin" / "python").exists(),
+    }
+
+
+def missing_isolation(settings: Settings) -> list[str]:
+    report = isolation_report(settings)
+    missing = []
+    if not report["root"]:
+        missing.append("root (to build namespaces, mounts and cgroups for each session)")
+    if not report["bubblewrap"]:
+        missing.append("bubblewrap (bwrap)")
+    if not report["cgroups"]:
+        missing.append("writable cgroups with memory, pids and cpu controllers")
+    return missing
+
+
+class Kernel:
+    """One kernel process and its socket."""
+
+    def __init__(self, pid: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 group: cgroups.SessionGroup | None) -> None:
+        self.pid = pid
+        self.reader = reader
+        self.writer = writer
+        self.group = group
+
+    async def send(self, message: dict) -> None:
+        self.writer.write((json.dumps(message) + "\n").encode())
+        await self.writer.drain()
+
+    async def receive(self) -> dict | None:
+        line = await self.reader.readline()
+        return json.loads(line) if line else None
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+        if self.group:
+            self.group.kill()
+        self.writer.close()
+
+
+class Session:
+    def __init__(self, manager: "SandboxManager", session_id: str, limits: Limits, expiry_seconds: float) -> None:
+        self.manager = manager
+        self.id = session_id
+        self.limits = limits
+        self.expiry_seconds = expiry_seconds
+        self.data_dir = manager.sessions_dir / session_id
+        self.created_at = time.time()
+        self.last_used = time.monotonic()
+        self.closed = False
+        self.kernel: Kernel | None = None
+        self.group: cgroups.SessionGroup | None = None
+        self._lock = asyncio.Lock()
+        self._restart_notice: str | None = None
+        self._interrupted = False
+
+    # ---- files ---------------------------------------------------------------------------
+
+    async def put_file(self, name: str, source: bytes | Path) -> None:
+        self._check_open()
+        await asyncio.to_thread(datadir.write_file, self.data_dir, name, source)
+        self.last_used = time.monotonic()
+
+    async def read_file(self, name: str) -> bytes:
+        self._check_open()
+        return await asyncio.to_thread(datadir.read_file, self.data_dir, name)
+
+    async def list_files(self) -> dict[str, tuple[int, int]]:
+        """{path under /mnt/data: (size, mtime_ns)}; links and special files are left out."""
+        self._check_open()
+        return await asyncio.to_thread(datadir.snapshot, self.data_dir)
+
+    # ---- execution -----------------------------------------------------------------------
+
+    async def execute(self, code: str, timeout: float | None = None,
+                      on_output: OutputCallback | None = None) -> ExecutionResult:
+        self._check_open()
+        async with self._lock:
+            self._check_open()
+            self.last_used = time.monotonic()
+            try:
+                return await self._execute(code, timeout, on_output)
+            finally:
+                self.last_used = time.monotonic()
+
+    async def _execute(self, code: str, timeout: float | None, on_output: OutputCallback | None) -> ExecutionResult:
+        started = time.monotonic()
+        result = ExecutionResult(status="ok")
+
+        async def emit(event: OutputEvent) -> None:
+            last = result.outputs[-1] if result.outputs else None
+            if last is not None and event.kind in ("stdout", "stderr") and last.kind == event.kind:
+                last.text += event.text  # one event per run of the same stream
+            else:
+                result.outputs.append(OutputEvent(kind=event.kind, text=event.text, png=event.png,
+                                                  ename=event.ename, evalue=event.evalue))
+            if on_output is not None:
+                maybe = on_output(event)
+                if asyncio.iscoroutine(maybe):
+                    await maybe
+
+        if self.kernel is None:
+            await self._start_kernel()
+        if self._restart_notice:
+            result.state_lost = True
+            await emit(OutputEvent(kind="notice", text=self._restart_notice))
+            self._restart_notice = None
+        before = await asyncio.to_thread(datadir.snapshot, self.data_dir)
+        kernel = self.kernel
+        self._interrupted = False
+        timeout = timeout if timeout is not None else self.manager.settings.sandbox_exec_timeout_seconds
+        grace = self.manager.settings.sandbox_interrupt_grace_seconds
+        await kernel.send({"type": "execute", "code": code})
+        reading = asyncio.ensure_future(self._read_until_done(kernel, result, emit))
+        try:
+            await asyncio.wait_for(asyncio.shield(reading), timeout)
+        except asyncio.TimeoutError:
+            result.status = "timeout"
+            self._signal(signal.SIGINT)
+            try:
+                await asyncio.wait_for(asyncio.shield(reading), grace)
+                result.status = "timeout"
+            except asyncio.TimeoutError:
+                reading.cancel()
+                await self._kill_kernel(f"The kernel did not stop within {grace:g} seconds of an interrupt and "
+                                        "was restarted; variables and imports were lost (files in /mnt/data remain).")
+                result.status = "killed"
+                result.state_lost = True
+                await emit(OutputEvent(kind="notice", text=f"[execution killed after {timeout:g} seconds; "
+                                                           "the kernel restarts on next use and its state is lost]"))
+        except asyncio.CancelledError:
+            reading.cancel()
+            self._signal(signal.SIGINT)
+            raise
+        if result.status != "killed":
+            status = reading.result()
+            if status is None:
+                await self._crashed(result, emit)
+            elif result.status != "timeout":
+                result.status = "ok" if status == "ok" else "error"
+        after = await asyncio.to_thread(datadir.snapshot, self.data_dir)
+        result.files_changed = datadir.changes(before, after)
+        result.duration_seconds = time.monotonic() - started
+        return result
+
+    async def _read_until_done(self, kernel: Kernel, result: ExecutionResult, emit) -> str | None:
+        """Outputs until the kernel says the cell is done; None if the kernel died."""
+        while True:
+            try:
+                message = await kernel.receive()
+            except (ConnectionError, ValueError):
+                message = None
+            if message is None:
+                return None
+            kind = message.get("type")
+            if kind == "stream":
+                await emit(OutputEvent(kind="stderr" if message.get("name") == "stderr" else "stdout",
+                                       text=message["text"]))
+            elif kind == "result":
+                await emit(OutputEvent(kind="result", text=message["text"]))
+            elif kind == "display":
+                import base64
+
+                await emit(OutputEvent(kind="image", png=base64.b64decode(message["png"]),
+                                       text=message.get("text", "")))
+            elif kind == "error":
+                await emit(OutputEvent(kind="error", text=message["traceback"], ename=message["ename"],
+                                       evalue=message["evalue"]))
+            elif kind == "notice":
+                result.truncated = result.truncated or bool(message.get("truncated"))
+                await emit(OutputEvent(kind="notice", text=message["text"]))
+            elif kind == "done":
+                result.truncated = result.truncated or bool(message.get("truncated"))
+                return message["status"]
+
+    async def _crashed(self, result: ExecutionResult, emit) -> None:
+        oom = bool(self.group and self.group.out_of_memory())
+        reason = (f"the session's memory limit ({self.limits.memory_mb} MB) was exceeded" if oom
+                  else "the kernel process died")
+        await self._kill_kernel(f"The previous kernel stopped ({reason}) and was restarted; variables and "
+                                "imports were lost (files in /mnt/data remain).")
+        result.status = "crashed"
+        result.state_lost = True
+        await emit(OutputEvent(kind="notice", text=f"[kernel died: {reason}; it restarts on next use and "
+                                                   "its state is lost]"))
+
+    def _signal(self, signum: int) -> None:
+        if self.kernel is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.kernel.pid, signum)
+
+    async def interrupt(self) -> None:
+        """Interrupt the running cell (KeyboardInterrupt inside)."""
+        self._signal(signal.SIGINT)
+
+    # ---- lifecycle -----------------------------------------------------------------------
+
+    async def _start_kernel(self) -> None:
+        if self.group is None and self.manager.use_cgroups:
+            self.group = await asyncio.to_thread(cgroups.SessionGroup, self.id, self.limits.memory_mb,
+                                                 self.limits.pids, self.limits.cpu_shares)
+        if self.group:
+            self.group.reset_memory_events()
+        self.kernel = await self.manager._spawn(self)
+
+    async def _kill_kernel(self, notice: str | None) -> None:
+        if self.kernel is not None:
+            self.kernel.kill()
+            self.kernel = None
+        self._restart_notice = notice
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        await self._kill_kernel(None)
+        if self.group:
+            await asyncio.to_thread(self.group.remove)
+        await asyncio.to_thread(shutil.rmtree, self.data_dir, True)
+        self.manager._forget(self)
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise SessionClosed(f"Session {self.id} is closed.")
+
+
+class SandboxManager:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.sessions_dir = Path(settings.sessions_dir).resolve()
+        self.isolated = True
+        self.use_cgroups = True
+        self._sessions: dict[str, Session] = {}
+        self._zygote: subprocess.Popen | None = None
+        self._control: socket.socket | None = None
+        self._spawn_lock = asyncio.Lock()
+        self._reaper: asyncio.Task | None = None
+        self._mounted_tmpfs = False
+        self._runtime_dir: Path | None = None
+
+    # ---- start and stop ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        missing = missing_isolation(self.settings)
+        if missing and not self.settings.sandbox_unsafe:
+            raise IsolationUnavailable("Sandboxes cannot be isolated on this host; missing: " + "; ".join(missing)
+                                       + ". Set CODEINTERP_SANDBOX_UNSAFE=1 to run them without isolation.")
+        self.isolated = not missing
+        self.use_cgroups = self.isolated
+        python = self.settings.sandbox_env / "bin" / "python"
+        if not python.exists():
+            raise SandboxError(f"The sandbox's Python environment is missing ({python}); run scripts/setup.sh.")
+        await asyncio.to_thread(self._prepare_sessions_dir)
+        await self._start_zygote()
+        self._reaper = asyncio.create_task(self._reap_idle())
+
+    def _prepare_sessions_dir(self) -> None:
+        self.sessions_dir.mkdir(parents=True, exist_ok=True)
+        if self.isolated and not os.path.ismount(self.sessions_dir):
+            size = self.settings.sandbox_sessions_tmpfs_mb
+            subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}m,mode=0711", "tmpfs",
+                            str(self.sessions_dir)], check=True)
+            self._mounted_tmpfs = True
+
+    def _bwrap_command(self, python: Path, base_prefix: str) -> list[str]:
+        env_dir = str(self.settings.sandbox_env.resolve())
+        command = ["bwrap", "--die-with-parent", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+                   "--cap-add", "ALL", "--clearenv"]
+        for path in ("/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc/fonts", "/etc/ssl", "/etc/localtime",
+                     "/etc/ld.so.cache", "/etc/mime.types"):
+            if os.path.exists(path):
+                command += ["--ro-bind", path, path]
+        for path in sorted({base_prefix, env_dir}):
+            # bwrap would make the missing parents (/root, say) private to root; the kernel runs as nobody.
+            for parent in reversed(Path(path).parents[:-1]):
+                command += ["--perms", "0755", "--dir", str(parent)]
+            command += ["--ro-bind", path, path]
+        command += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+                    "--bind", str(self.sessions_dir), "/sessions", "--dir", "/mnt/data", "--dir", INSIDE]
+        for name in SANDBOX_FILES:
+            command += ["--ro-bind", str(HERE / name), f"{INSIDE}/{name}"]
+        command += ["--remount-ro", "/"]
+        return command
+
+    def _kernel_env(self) -> dict[str, str]:
+        env_dir = str(self.settings.sandbox_env.resolve())
+        mpl = self.settings.sandbox_env / "mplconfig"
+        return {"PATH": f"{env_dir}/bin:/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8",
+                "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+                "MPLCONFIGDIR": str(mpl.resolve()) if mpl.is_dir() else "/tmp/.matplotlib",
+                "PYTHONDONTWRITEBYTECODE": "1", "TMPDIR": "/tmp"}
+
+    async def _start_zygote(self) -> None:
+        python = self.settings.sandbox_env / "bin" / "python"
+        base_prefix = subprocess.run([str(python), "-c", "import sys; print(sys.base_prefix)"],
+                                     capture_output=True, text=True, check=True).stdout.strip()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        env = self._kernel_env()
+        if self.isolated:
+            command = self._bwrap_command(python, base_prefix)
+            for key, value in env.items():
+                command += ["--setenv", key, value]
+            command += ["--", str(python.absolute()), f"{INSIDE}/zygote.py", str(theirs.fileno())]
+            run_env = {}
+        else:
+            command = [str(python.absolute()), str(HERE / "zygote.py"), str(theirs.fileno())]
+            run_env = env
+        self._zygote = subprocess.Popen(command, pass_fds=(theirs.fileno(),), env=run_env, stdin=subprocess.DEVNULL)
+        theirs.close()
+        ours.setblocking(False)
+        self._control = ours
+        loop = asyncio.get_running_loop()
+        try:
+            ready = await asyncio.wait_for(loop.sock_recv(ours, 4096), 120)
+        except asyncio.TimeoutError:
+            ready = b""
+        if not ready:
+            self._zygote.kill()
+            raise SandboxError("The sandbox parent failed to start; see the server log for its error.")
+
+    async def close(self) -> None:
+        if self._reaper:
+            self._reaper.cancel()
+        for session in list(self._sessions.values()):
+            await session.close()
+        if self._control:
+            self._control.close()
+        if self._zygote:
+            self._zygote.kill()
+            await asyncio.to_thread(self._zygote.wait)
+        if self._mounted_tmpfs:
+            subprocess.run(["umount", "-l", str(self.sessions_dir)], check=False)
+            self._mounted_tmpfs = False
+
+    def isolation_report(self) -> dict[str, bool | str]:
+        return isolation_report(self.settings)
+
+    # ---- sessions ------------------------------------------------------------------------
+
+    async def create_session(self, limits: Limits | None = None, expiry_seconds: float | None = None) -> Session:
+        if len(self._sessions) >= self.settings.sandbox_max_sessions:
+            raise SessionLimitReached(f"This server runs at most {self.settings.sandbox_max_sessions} sandbox "
+                                      "sessions at once; try again when one ends.")
+        session_id = "sbx_" + uuid.uuid4().hex[:24]
+        session = Session(self, session_id, limits or limits_from(self.settings),
+                          expiry_seconds if expiry_seconds is not None else self.settings.sandbox_idle_expiry_seconds)
+        self._sessions[session_id] = session
+        try:
+            await asyncio.to_thread(self._make_data_dir, session.data_dir)
+            await session._start_kernel()
+        except BaseException:
+            await session.close()
+            raise
+        return session
+
+    def _make_data_dir(self, path: Path) -> None:
+        path.mkdir(mode=0o755)
+        if self.isolated:
+            os.chown(path, SANDBOX_UID, SANDBOX_UID)
+
+    def get(self, session_id: str) -> Session | None:
+        return self._sessions.get(session_id)
+
+    def _forget(self, session: Session) -> None:
+        self._sessions.pop(session.id, None)
+
+    @property
+    def sessions(self) -> list[Session]:
+        return list(self._sessions.values())
+
+    async def _spawn(self, session: Session) -> Kernel:
+        """Ask the zygote for a kernel, put it in the session's groups, and let it start."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        request = {"session": session.id, "isolate": self.isolated, "tmp_mb": session.limits.tmp_mb,
+                   "file_size_mb": session.limits.file_size_mb, "output_bytes": session.limits.output_bytes,
+                   "env": self._kernel_env(),
+                   "workdir": "/mnt/data" if self.isolated else str(session.data_dir)}
+        async with self._spawn_lock:
+            if self._zygote is None or self._zygote.poll() is not None:
+                raise SandboxError("The sandbox parent is not running.")
+            socket.send_fds(self._control, [json.dumps(request).encode()], [theirs.fileno()])
+        theirs.close()
+        reader, writer = await asyncio.open_unix_connection(sock=ours, limit=STREAM_LIMIT)
+        line = await asyncio.wait_for(reader.readline(), 30)
+        message = json.loads(line) if line else {"type": "failed", "error": "no answer"}
+        if message.get("type") != "pid":
+            writer.close()
+            raise SandboxError(f"A sandbox kernel failed to start: {message.get('error')}")
+        kernel = Kernel(message["pid"], reader, writer, session.group)
+        try:
+            if session.group:
+                await asyncio.to_thread(session.group.add, kernel.pid)
+            writer.write(GO)
+            await writer.drain()
+        except BaseException as error:
+            detail = None
+            with contextlib.suppress(Exception):
+                detail = json.loads(await asyncio.wait_for(reader.readline(), 1) or b"{}").get("error")
+            kernel.kill()
+            if detail:
+                raise SandboxError(f"A sandbox kernel failed to start: {detail}") from error
+            raise
+        return kernel
+
+    async def _reap_idle(self) -> None:
+        while True:
+            interval = min([REAPER_INTERVAL] + [s.expiry_seconds / 4 for s in self._sessions.values()])
+            await asyncio.sleep(max(0.05, interval))
+            now = time.monotonic()
+            for session in list(self._sessions.values()):
+                if not session._lock.locked() and now - session.last_used > session.expiry_seconds:
+                    log.info("closing idle sandbox session %s", session.id)
+                    await session.close()
+
+
+__all__ = ["SandboxManager", "Session", "limits_from", "isolation_report"]

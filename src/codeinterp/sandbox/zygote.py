@@ -1,0 +1,165 @@
+"""The warm parent: imports the data stack once, then forks one isolated kernel per request.
+
+It runs under the sandbox's own Python inside bubblewrap (read-only system, no network,
+all capabilities kept so that it can build each child's namespaces), and imports nothing of
+codeinterp. The manager sends requests on the control socket (its descriptor is the first argument), each a JSON
+object with one file descriptor attached: the kernel's end of its socket.
+
+Each child: new mount, PID, network, IPC and UTS namespaces; its session's directory bound on
+/mnt/data and every other session's hidden; a size-capped /tmp; then a second fork, so that
+the kernel is PID 1 of its namespace (killing it ends every process of the session); a fresh
+/proc; resource limits; uid and gid 65534 without capabilities; no new privileges; a seccomp
+filter. The middle process reports the kernel's host PID on the kernel's socket and exits.
+"""
+
+import ctypes
+import errno
+import json
+import os
+import resource
+import signal
+import socket
+import sys
+
+import pyseccomp
+
+SANDBOX_UID = 65534
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
+MNT_DETACH = 2
+PR_SET_CHILD_SUBREAPER = 36
+GO = b'{"type": "go"}\n'  # the manager's word that the kernel is in its cgroups and may start
+
+libc = ctypes.CDLL(None, use_errno=True)
+
+# Calls a sandbox has no use for, and that widen the kernel's attack surface.
+DENIED_SYSCALLS = [
+    "ptrace", "process_vm_readv", "process_vm_writev", "mount", "umount2", "pivot_root", "chroot",
+    "unshare", "setns", "keyctl", "add_key", "request_key", "bpf", "perf_event_open", "userfaultfd",
+    "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module", "reboot",
+    "swapon", "swapoff", "acct", "open_by_handle_at", "name_to_handle_at", "syslog", "quotactl",
+    "settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "sethostname", "setdomainname",
+    "iopl", "ioperm", "lookup_dcookie", "fanotify_init", "move_mount", "open_tree", "fsopen",
+    "fsmount", "fspick", "mount_setattr", "personality",
+]
+
+
+def check(result: int, what: str) -> None:
+    if result != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"{what}: {os.strerror(code)}")
+
+
+def mount(source: str, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    check(libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None, flags,
+                     data.encode() if data else None), f"mount {target}")
+
+
+def install_seccomp() -> None:
+    rules = pyseccomp.SyscallFilter(defaction=pyseccomp.ALLOW)
+    for name in DENIED_SYSCALLS:
+        try:
+            rules.add_rule(pyseccomp.ERRNO(errno.EPERM), name)
+        except Exception:
+            pass  # a call this architecture does not have
+    rules.load()
+
+
+def enter_namespaces(request: dict) -> None:
+    """In the middle process: the session's own namespaces and filesystem view."""
+    check(libc.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
+    mount("none", "/", None, MS_REC | MS_PRIVATE)
+    mount(f"/sessions/{request['session']}", "/mnt/data", None, MS_BIND)
+    check(libc.umount2(b"/sessions", MNT_DETACH), "umount /sessions")
+    mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={request['tmp_mb']}m,mode=1777")
+    os.makedirs("/dev/shm", exist_ok=True)
+    mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
+    socket.sethostname("sandbox")
+
+
+def become_kernel(request: dict) -> None:
+    """In the kernel (PID 1 of the new namespace): its /proc, limits, identity and filter."""
+    check(libc.umount2(b"/proc", MNT_DETACH), "umount /proc")
+    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    file_size = request["file_size_mb"] * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+    os.setgroups([])
+    os.setresgid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID)
+    os.setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID)
+    install_seccomp()
+    os.environ.clear()
+    os.environ.update(request["env"])
+
+
+def isolated_child(request: dict, kernel_sock: socket.socket) -> None:
+    """The middle process; never returns."""
+    try:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        if request["isolate"]:
+            enter_namespaces(request)
+        pid = os.fork()
+        if pid:
+            kernel_sock.sendall((json.dumps({"type": "pid", "pid": pid}) + "\n").encode())
+            os._exit(0)
+        if request["isolate"]:
+            become_kernel(request)
+        if kernel_sock.recv(len(GO), socket.MSG_WAITALL) != GO:
+            os._exit(0)
+        import kernel
+
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        os.chdir(request["workdir"])
+        kernel.serve(kernel_sock, request["output_bytes"])
+    except BaseException as error:  # report, never fall back into the zygote's loop
+        try:
+            kernel_sock.sendall((json.dumps({"type": "failed", "error": repr(error)}) + "\n").encode())
+        finally:
+            os._exit(1)
+    os._exit(0)
+
+
+def reap(*_args) -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def main() -> None:
+    import kernel
+
+    kernel.prepare()
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    signal.signal(signal.SIGCHLD, reap)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    control = socket.socket(fileno=int(sys.argv[1]))
+    control.sendall(b'{"type": "ready"}\n')
+    while True:
+        try:
+            message, fds, _flags, _addr = socket.recv_fds(control, 65536, 4)
+        except InterruptedError:
+            continue
+        if not message:
+            return
+        request = json.loads(message)
+        kernel_sock = socket.socket(fileno=fds[0])
+        if os.fork() == 0:
+            control.close()
+            isolated_child(request, kernel_sock)
+        kernel_sock.close()
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    main()
