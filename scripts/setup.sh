@@ -40,6 +40,11 @@ else
     install_env .venv pyproject.toml -e .
 fi
 install_env .sandbox-env src/codeinterp/sandbox/requirements.txt -r src/codeinterp/sandbox/requirements.txt
+# matplotlib's font cache, built once so that sandboxes (read-only, offline) start with it.
+if [[ ! -d .sandbox-env/mplconfig ]]; then
+    MPLCONFIGDIR=.sandbox-env/mplconfig .sandbox-env/bin/python -c 'import matplotlib.pyplot'
+    chmod -R a+rX .sandbox-env/mplconfig
+fi
 
 if [[ $WITH_TEST == 1 && -f tests/node/package.json ]]; then
     (cd tests/node && npm install --silent --no-audit --no-fund)
