@@ -319,7 +319,7 @@ class SandboxManager:
                             str(self.sessions_dir)], check=True)
             self._mounted_tmpfs = True
 
-    def _bwrap_command(self, python: Path, base_prefix: str) -> list[str]:
+    def _bwrap_command(self, base_prefix: str, python_version: str) -> list[str]:
         env_dir = str(self.settings.sandbox_env.resolve())
         command = ["bwrap", "--die-with-parent", "--unshare-net", "--unshare-ipc", "--unshare-uts",
                    "--cap-add", "ALL", "--clearenv"]
@@ -332,6 +332,10 @@ class SandboxManager:
             for parent in reversed(Path(path).parents[:-1]):
                 command += ["--perms", "0755", "--dir", str(parent)]
             command += ["--ro-bind", path, path]
+        # The base interpreter's own packages are the host's business, not the sandbox's.
+        base_packages = Path(base_prefix) / "lib" / f"python{python_version}" / "site-packages"
+        if base_packages.is_dir():
+            command += ["--tmpfs", str(base_packages)]
         command += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
                     "--bind", str(self.sessions_dir), "/sessions", "--dir", "/mnt/data", "--dir", INSIDE]
         for name in SANDBOX_FILES:
@@ -344,17 +348,18 @@ class SandboxManager:
         mpl = self.settings.sandbox_env / "mplconfig"
         return {"PATH": f"{env_dir}/bin:/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8",
                 "MPLBACKEND": "module://matplotlib_inline.backend_inline",
-                "MPLCONFIGDIR": str(mpl.resolve()) if mpl.is_dir() else "/tmp/.matplotlib",
+                "MPLCONFIGDIR": "/tmp/.matplotlib", "MPL_CACHE_SEED": str(mpl.resolve()) if mpl.is_dir() else "",
                 "PYTHONDONTWRITEBYTECODE": "1", "TMPDIR": "/tmp"}
 
     async def _start_zygote(self) -> None:
         python = self.settings.sandbox_env / "bin" / "python"
-        base_prefix = subprocess.run([str(python), "-c", "import sys; print(sys.base_prefix)"],
-                                     capture_output=True, text=True, check=True).stdout.strip()
+        base_prefix, python_version = subprocess.run(
+            [str(python), "-c", "import sys; print(sys.base_prefix); print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True, text=True, check=True).stdout.split()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         env = self._kernel_env()
         if self.isolated:
-            command = self._bwrap_command(python, base_prefix)
+            command = self._bwrap_command(base_prefix, python_version)
             for key, value in env.items():
                 command += ["--setenv", key, value]
             command += ["--", str(python.absolute()), f"{INSIDE}/zygote.py", str(theirs.fileno())]

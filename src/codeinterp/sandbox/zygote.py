@@ -137,6 +137,11 @@ def reap(*_args) -> None:
 
 
 def main() -> None:
+    seed = os.environ.pop("MPL_CACHE_SEED", "")
+    if seed and os.path.isdir(seed):  # matplotlib's font cache, built at setup, copied where it may write
+        import shutil
+
+        shutil.copytree(seed, os.environ["MPLCONFIGDIR"], dirs_exist_ok=True)
     import kernel
 
     kernel.prepare()
