@@ -36,7 +36,7 @@ class Settings(BaseSettings):
     sandbox_cpu_shares: int = 1024
     sandbox_tmp_mb: int = 256
     sandbox_data_mb: int = 1024
-    sandbox_sessions_tmpfs_mb: int = 8192  # one memory-backed filesystem for every session's /mnt/data
+    sandbox_sessions_tmpfs_mb: int = 8192  # the memory-backed filesystem holding every session's /mnt/data
     sandbox_file_size_mb: int = 512
     sandbox_output_bytes: int = 1024 * 1024
     sandbox_exec_timeout_seconds: float = 120.0

@@ -33,7 +33,7 @@ INSIDE = "/opt/codeinterp"
 SANDBOX_UID = 65534
 GO = b'{"type": "go"}\n'
 STREAM_LIMIT = 64 * 1024 * 1024  # longest line a kernel may send (a big PNG, base64)
-REAPER_INTERVAL = 30.0
+REAPER_INTERVAL = 1.0
 
 OutputCallback = Callable[[OutputEvent], Awaitable[None] | None]
 
@@ -101,7 +101,7 @@ class Session:
         self.id = session_id
         self.limits = limits
         self.expiry_seconds = expiry_seconds
-        self.data_dir = manager.sessions_dir / session_id
+        self.data_dir = manager.session_root / session_id
         self.created_at = time.time()
         self.last_used = time.monotonic()
         self.closed = False
@@ -292,7 +292,7 @@ class SandboxManager:
         self._control: socket.socket | None = None
         self._spawn_lock = asyncio.Lock()
         self._reaper: asyncio.Task | None = None
-        self._mounted_tmpfs = False
+        self.session_root = self.sessions_dir
         self._runtime_dir: Path | None = None
 
     # ---- start and stop ------------------------------------------------------------------
@@ -307,17 +307,8 @@ class SandboxManager:
         python = self.settings.sandbox_env / "bin" / "python"
         if not python.exists():
             raise SandboxError(f"The sandbox's Python environment is missing ({python}); run scripts/setup.sh.")
-        await asyncio.to_thread(self._prepare_sessions_dir)
         await self._start_zygote()
         self._reaper = asyncio.create_task(self._reap_idle())
-
-    def _prepare_sessions_dir(self) -> None:
-        self.sessions_dir.mkdir(parents=True, exist_ok=True)
-        if self.isolated and not os.path.ismount(self.sessions_dir):
-            size = self.settings.sandbox_sessions_tmpfs_mb
-            subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}m,mode=0711", "tmpfs",
-                            str(self.sessions_dir)], check=True)
-            self._mounted_tmpfs = True
 
     def _bwrap_command(self, base_prefix: str, python_version: str) -> list[str]:
         env_dir = str(self.settings.sandbox_env.resolve())
@@ -336,8 +327,12 @@ class SandboxManager:
         base_packages = Path(base_prefix) / "lib" / f"python{python_version}" / "site-packages"
         if base_packages.is_dir():
             command += ["--tmpfs", str(base_packages)]
+        # Every session's /mnt/data lives in one memory-backed filesystem that only the warm parent
+        # sees (the host reaches it through /proc); it goes away with the parent and cannot fill the disk.
+        sessions_bytes = str(self.settings.sandbox_sessions_tmpfs_mb * 1024 * 1024)
         command += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-                    "--bind", str(self.sessions_dir), "/sessions", "--dir", "/mnt/data", "--dir", INSIDE]
+                    "--size", sessions_bytes, "--perms", "0711", "--tmpfs", "/sessions",
+                    "--dir", "/mnt/data", "--dir", INSIDE]
         for name in SANDBOX_FILES:
             command += ["--ro-bind", str(HERE / name), f"{INSIDE}/{name}"]
         command += ["--remount-ro", "/"]
@@ -379,6 +374,11 @@ class SandboxManager:
         if not ready:
             self._zygote.kill()
             raise SandboxError("The sandbox parent failed to start; see the server log for its error.")
+        if self.isolated:
+            self.session_root = Path(f"/proc/{json.loads(ready)['pid']}/root/sessions")
+        else:
+            self.sessions_dir.mkdir(parents=True, exist_ok=True)
+            self.session_root = self.sessions_dir
 
     async def close(self) -> None:
         if self._reaper:
@@ -390,9 +390,6 @@ class SandboxManager:
         if self._zygote:
             self._zygote.kill()
             await asyncio.to_thread(self._zygote.wait)
-        if self._mounted_tmpfs:
-            subprocess.run(["umount", "-l", str(self.sessions_dir)], check=False)
-            self._mounted_tmpfs = False
 
     def isolation_report(self) -> dict[str, bool | str]:
         return isolation_report(self.settings)
@@ -466,8 +463,7 @@ class SandboxManager:
 
     async def _reap_idle(self) -> None:
         while True:
-            interval = min([REAPER_INTERVAL] + [s.expiry_seconds / 4 for s in self._sessions.values()])
-            await asyncio.sleep(max(0.05, interval))
+            await asyncio.sleep(REAPER_INTERVAL)
             now = time.monotonic()
             for session in list(self._sessions.values()):
                 if not session._lock.locked() and now - session.last_used > session.expiry_seconds:

@@ -149,7 +149,7 @@ def main() -> None:
     signal.signal(signal.SIGCHLD, reap)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     control = socket.socket(fileno=int(sys.argv[1]))
-    control.sendall(b'{"type": "ready"}\n')
+    control.sendall(json.dumps({"type": "ready", "pid": os.getpid()}).encode())
     while True:
         try:
             message, fds, _flags, _addr = socket.recv_fds(control, 65536, 4)

@@ -1,0 +1,54 @@
+"""A real sandbox manager (bubblewrap, cgroups, seccomp) on an event loop of its own, so that
+tests can drive it from plain synchronous code."""
+
+import asyncio
+import threading
+from pathlib import Path
+
+import pytest
+
+from codeinterp.config import Settings
+from codeinterp.sandbox.manager import SandboxManager
+
+
+class LoopThread:
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coroutine, timeout: float = 120):
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+class SandboxHarness:
+    def __init__(self, data_dir: Path, **settings) -> None:
+        self.loop = LoopThread()
+        self.settings = Settings(data_dir=data_dir, **settings)
+        self.manager = SandboxManager(self.settings)
+        self.run(self.manager.start())
+
+    def run(self, coroutine, timeout: float = 120):
+        return self.loop.run(coroutine, timeout)
+
+    def session(self, **kwargs):
+        return self.run(self.manager.create_session(**kwargs))
+
+    def execute(self, session, code: str, **kwargs):
+        return self.run(session.execute(code, **kwargs))
+
+    def close(self) -> None:
+        self.run(self.manager.close())
+        self.loop.stop()
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory):
+    harness = SandboxHarness(tmp_path_factory.mktemp("sandbox"), sandbox_exec_timeout_seconds=30,
+                             sandbox_interrupt_grace_seconds=1, sandbox_memory_mb=512)
+    yield harness
+    harness.close()
