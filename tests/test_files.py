@@ -135,8 +135,15 @@ def test_malformed_bodies_are_400(server, client):
     r = httpx.post(server.base_url + "/files", headers={**headers, "Content-Type": "multipart/form-data; boundary=zz"},
                    content=b"--zz\r\nbroken")
     assert r.status_code == 400
+    r = httpx.post(server.base_url + "/files", headers={**headers, "Content-Type": "multipart/form-data; boundary=zz"},
+                   content=b"--zz\r\n[None, None]--zz--\r\n" + b"x" * 300_000)
+    assert r.status_code == 400 and "multipart" in r.json()["error"]["message"]
     with pytest.raises(openai.BadRequestError):
         client.files.create(file=("a.txt", b"x"), purpose="nonsense")  # type: ignore[arg-type]
+    # The contract's file object has no "evals" purpose, so such an upload is refused clearly.
+    with pytest.raises(openai.BadRequestError) as err:
+        client.files.create(file=("a.jsonl", b"{}"), purpose="evals")
+    assert err.value.body["param"] == "purpose" and "evals" in err.value.body["message"]
     assert server.proc.poll() is None
 
 
@@ -148,7 +155,7 @@ def test_errors_and_headers_follow_openai_conventions(server):
     r = httpx.put(server.base_url + "/files", headers=headers)
     assert r.status_code == 405 and set(r.json()["error"]) == {"message", "type", "param", "code"}
     r = httpx.get(server.url + "/healthz")
-    assert r.status_code == 200 and r.headers["x-request-id"]
+    assert r.status_code == 200 and r.json() == {"status": "ok"} and r.headers["x-request-id"]
     r = httpx.get(server.base_url + "/files", headers=headers)
     assert r.status_code == 200 and r.headers["x-request-id"].startswith("req_")
 

@@ -5,9 +5,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from sqlalchemy import text
 
 from codeinterp.api.errors import RequestIdMiddleware, install_error_handlers
 from codeinterp.config import Settings, get_settings
+from codeinterp.runs.engine import RunEngine
+from codeinterp.sandbox.manager import SandboxManager
 from codeinterp.store import files as file_store
 from codeinterp.store.db import Database, run_migrations_async
 
@@ -32,6 +35,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.info("removed %d unfinished uploads or orphan blobs", removed)
         # Parts started below register an async `close()` here; they are closed in reverse order.
         app.state.closers = []
+        app.state.sandboxes = SandboxManager(settings)
+        await app.state.sandboxes.start()
+        app.state.closers.append(app.state.sandboxes.close)
+        app.state.engine = RunEngine(db, app.state.sandboxes, settings)
+        await app.state.engine.start()
+        app.state.closers.append(app.state.engine.stop)
         try:
             yield
         finally:
@@ -50,10 +59,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:
+        try:
+            async with app.state.db.session() as session:
+                await session.execute(text("SELECT 1"))
+        except Exception:
+            log.exception("health check: the database does not answer")
+            return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
-    from codeinterp.api import assistants, files, messages, threads, usage
+    from codeinterp.api import assistants, files, messages, runs, threads, usage
 
-    for module in (files, assistants, threads, messages, usage):
+    # runs before threads: POST /v1/threads/runs must not match /v1/threads/{thread_id}
+    for module in (files, assistants, runs, threads, messages, usage):
         app.include_router(module.router)
     return app

@@ -48,7 +48,7 @@ SUPPORTED_TYPES: dict[str, str] = {
     ".xml": "application/xml",
     ".zip": "application/zip",
 }
-UPLOAD_PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
+UPLOAD_PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data")
 OUTPUT_PURPOSE = "assistants_output"
 
 
@@ -90,6 +90,9 @@ def mime_type_for(filename: str) -> str:
 
 
 def check_upload(filename: str, purpose: str) -> None:
+    if purpose == "evals":
+        raise InvalidRequest("Purpose 'evals' is not supported by this server (it serves no Evals API).",
+                             param="purpose")
     if purpose not in UPLOAD_PURPOSES:
         raise InvalidRequest(f"'{purpose}' is not one of {list(UPLOAD_PURPOSES)} - 'purpose'", param="purpose")
     if not filename:
