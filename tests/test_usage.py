@@ -237,3 +237,20 @@ def test_served_description_matches_the_contract(server):
         schema, served_schema = contract["components"]["schemas"][name], served["components"]["schemas"][name]
         assert set(served_schema["properties"]) == set(schema["properties"]), name
         assert set(served_schema.get("required", [])) == set(schema.get("required", [])), name
+
+
+def test_runs_count_one_session_per_thread(server, client, upstream):
+    """A thread's runs share its sandbox session: two runs on one thread and one on another are 2 sessions."""
+    before = now()
+    assistant = client.beta.assistants.create(model="scripted-model", tools=[{"type": "code_interpreter"}])
+    first, second = client.beta.threads.create(), client.beta.threads.create()
+    code_turn = {"tool_calls": [{"name": "python", "arguments": {"code": "1 + 1"}}]}
+    for thread in (first, first, second):
+        upstream.script([code_turn, {"text": "Two."}])
+        run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id,
+                                                       poll_interval_ms=50)
+        assert run.status == "completed", run.last_error
+    body = get_usage(server, {"start_time": before - 60, "bucket_width": "1h", "limit": 2,
+                              "group_by": ["project_id"]}, server.api_key).json()
+    assert [r["num_sessions"] for b in body["data"] for r in b["results"]] == [2]
+    assert body["data"][0]["results"][0]["project_id"] == "proj_default"
