@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 
 from fastapi import Request
+from starlette.requests import ClientDisconnect
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -31,10 +32,25 @@ def too_large_error(max_bytes: int) -> APIError:
                     code="file_too_large")
 
 
-async def drain(request: Request) -> None:
-    """Read and drop the rest of the body, so the client can read our error reply."""
-    async for _ in request.stream():
-        pass
+class Body:
+    """The request body as chunks, read from `receive` so that the rest can be drained after an error."""
+
+    def __init__(self, request: Request) -> None:
+        self.receive = request.receive
+        self.done = False
+
+    async def chunks(self):
+        while not self.done:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                raise ClientDisconnect()
+            self.done = not message.get("more_body", False)
+            yield message.get("body", b"")
+
+    async def drain(self) -> None:
+        """Read and drop the rest, so the client can read our error reply."""
+        async for _ in self.chunks():
+            pass
 
 
 async def parse_upload(request: Request, store: BlobStore, file_field: str, max_bytes: int) -> Upload:
@@ -43,14 +59,15 @@ async def parse_upload(request: Request, store: BlobStore, file_field: str, max_
     On error the temporary blob is removed and an APIError is raised; on success the caller owns
     `upload.blob` (commit or discard it).
     """
+    body = Body(request)
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     boundary = params.get(b"boundary")
     if content_type != b"multipart/form-data" or not boundary:
-        await drain(request)
+        await body.drain()
         raise APIError(400, "The request must be multipart/form-data with a 'file' and a 'purpose'.")
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > max_bytes + MAX_FIELD_BYTES:
-        await drain(request)
+        await body.drain()
         raise too_large_error(max_bytes)
 
     upload = Upload()
@@ -106,16 +123,16 @@ async def parse_upload(request: Request, store: BlobStore, file_field: str, max_
         "on_part_data": on_part_data, "on_part_end": on_part_end,
     })
     try:
-        async for chunk in request.stream():
+        async for chunk in body.chunks():
             parser.write(chunk)
         parser.finalize()
     except MultipartParseError as exc:
         upload.discard()
-        await drain(request)
+        await body.drain()
         raise APIError(400, f"The multipart body could not be parsed: {exc}") from None
     except APIError:
         upload.discard()
-        await drain(request)
+        await body.drain()
         raise
     except BaseException:
         upload.discard()
