@@ -1,0 +1,363 @@
+"""Runs against the real server with real sandboxes and a scripted upstream model, through the
+official `openai` SDK (sync and async, strict response validation)."""
+
+import asyncio
+import io
+import time
+
+import openai
+import pytest
+
+from tests.helpers.server import start_server
+
+MODEL = "scripted-model"
+# The SDK marks the Assistants API deprecated; it is the API this server serves.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@pytest.fixture(autouse=True)
+def fresh_script(upstream):
+    upstream.reset()
+
+
+def python(code: str) -> dict:
+    return {"tool_calls": [{"name": "python", "arguments": {"code": code}}]}
+
+
+def make_assistant(client, **kwargs):
+    kwargs.setdefault("tools", [{"type": "code_interpreter"}])
+    return client.beta.assistants.create(model=MODEL, instructions="You analyse data.", **kwargs)
+
+
+def ask(client, assistant, text: str, thread=None, **run_kwargs):
+    """Add a user message (to a new thread unless given) and run it to the end."""
+    if thread is None:
+        thread = client.beta.threads.create()
+    client.beta.threads.messages.create(thread.id, role="user", content=text)
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id,
+                                                   poll_interval_ms=100, **run_kwargs)
+    return thread, run
+
+
+def steps_of(client, run):
+    return client.beta.threads.runs.steps.list(run.id, thread_id=run.thread_id, order="asc").data
+
+
+def last_message(client, thread):
+    return client.beta.threads.messages.list(thread.id, order="desc", limit=1).data[0]
+
+
+def wait_for(predicate, timeout=20.0, interval=0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not reached in time")
+
+
+def test_create_and_poll_one_cell_gives_last_expression_logs(client, upstream):
+    upstream.script([python("x = 2 + 2\nx"), {"text": "The answer is 4."}])
+    assistant = make_assistant(client)
+    thread, run = ask(client, assistant, "What is 2 + 2?")
+
+    assert run.status == "completed"
+    assert run.started_at and run.completed_at and run.completed_at >= run.started_at
+    assert run.usage is not None and run.usage.total_tokens > 0
+    assert run.model == MODEL and run.instructions == "You analyse data."
+    assert [t.type for t in run.tools] == ["code_interpreter"]
+
+    steps = steps_of(client, run)
+    assert [s.type for s in steps] == ["tool_calls", "message_creation"]
+    call = steps[0].step_details.tool_calls[0]
+    assert call.type == "code_interpreter"
+    assert call.code_interpreter.input == "x = 2 + 2\nx"
+    assert [(o.type, o.logs.strip()) for o in call.code_interpreter.outputs] == [("logs", "4")]
+    assert all(s.status == "completed" for s in steps)
+
+    message = last_message(client, thread)
+    assert message.role == "assistant" and message.run_id == run.id and message.assistant_id == assistant.id
+    assert message.content[0].text.value == "The answer is 4."
+    assert steps[1].step_details.message_creation.message_id == message.id
+
+    # The model saw the python tool, the instructions, the question, then the cell's output.
+    first, second = upstream.requests[-2:]
+    assert first["model"] == MODEL
+    assert [t["function"]["name"] for t in first["tools"]] == ["python"]
+    assert first["messages"][0] == {"role": "system", "content": "You analyse data."}
+    assert first["messages"][-1]["content"].startswith("What is 2 + 2?")
+    tool_message = second["messages"][-1]
+    assert tool_message["role"] == "tool" and tool_message["content"].strip() == "4"
+    assert second["messages"][-2]["tool_calls"][0]["id"] == tool_message["tool_call_id"]
+
+    retrieved = client.beta.threads.runs.retrieve(run.id, thread_id=thread.id)
+    assert retrieved.status == "completed"
+    listed = client.beta.threads.runs.list(thread.id)
+    assert [r.id for r in listed.data] == [run.id]
+
+
+def test_seed_flow_files_from_assistant_and_attachments(client, upstream):
+    data = client.files.create(file=("data.csv", io.BytesIO(b"city,temp\nOslo,4\nLima,19\n")), purpose="assistants")
+    notes = client.files.create(file=("data.csv", io.BytesIO(b"note\nsecond file, same name\n")),
+                                purpose="assistants")
+    assistant = make_assistant(client, tool_resources={"code_interpreter": {"file_ids": [data.id]}})
+    thread = client.beta.threads.create(messages=[{
+        "role": "user", "content": "Compare the files.",
+        "attachments": [{"file_id": notes.id, "tools": [{"type": "code_interpreter"}]}]}])
+    upstream.script([
+        python("import pandas as pd\nprint(pd.read_csv('/mnt/data/data.csv').temp.sum())\n"
+               "print(open('/mnt/data/data_1.csv').read())"),
+        {"text": "The temperatures add up to 23."},
+    ])
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id,
+                                                   poll_interval_ms=100)
+    assert run.status == "completed", run.last_error
+
+    system = upstream.requests[-2]["messages"][0]["content"]
+    assert "/mnt/data/data.csv" in system and "/mnt/data/data_1.csv" in system
+    assert "(attached file: /mnt/data/data_1.csv)" in upstream.requests[-2]["messages"][-1]["content"]
+    logs = steps_of(client, run)[0].step_details.tool_calls[0].code_interpreter.outputs[0].logs
+    assert logs.splitlines()[0] == "23"
+    assert "second file, same name" in logs
+    messages = client.beta.threads.messages.list(thread.id, order="asc").data
+    assert [m.role for m in messages] == ["user", "assistant"]
+    assert messages[1].content[0].text.value == "The temperatures add up to 23."
+
+
+def test_chart_becomes_image_file_block_and_downloadable_png(client, upstream):
+    upstream.script([
+        python("import matplotlib.pyplot as plt\nplt.plot([1, 2, 3], [2, 4, 1])\nplt.title('t')\nplt.show()"),
+        {"text": "Here is the chart."},
+    ])
+    assistant = make_assistant(client)
+    thread, run = ask(client, assistant, "Plot it.")
+    assert run.status == "completed", run.last_error
+
+    outputs = steps_of(client, run)[0].step_details.tool_calls[0].code_interpreter.outputs
+    images = [o for o in outputs if o.type == "image"]
+    assert len(images) == 1
+    message = last_message(client, thread)
+    assert [b.type for b in message.content] == ["image_file", "text"]
+    assert message.content[0].image_file.file_id == images[0].image.file_id
+    assert message.content[1].text.value == "Here is the chart."
+
+    info = client.files.retrieve(images[0].image.file_id)
+    assert info.purpose == "assistants_output"
+    png = client.files.content(images[0].image.file_id).read()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) == info.bytes
+    assert "[1 image displayed to the user]" in upstream.requests[-1]["messages"][-1]["content"]
+
+
+def test_generated_csv_becomes_file_path_annotation(client, upstream):
+    text = "Saved. [Download the table](sandbox:/mnt/data/squares.csv) for details."
+    upstream.script([
+        python("import pandas as pd\npd.DataFrame({'n': [1, 2, 3], 'sq': [1, 4, 9]})"
+               ".to_csv('/mnt/data/squares.csv', index=False)"),
+        {"text": text},
+    ])
+    assistant = make_assistant(client)
+    thread, run = ask(client, assistant, "Make a table of squares.")
+    assert run.status == "completed", run.last_error
+    assert "[file saved: /mnt/data/squares.csv]" in upstream.requests[-1]["messages"][-1]["content"]
+
+    block = last_message(client, thread).content[0]
+    assert block.text.value == text
+    (annotation,) = block.text.annotations
+    assert annotation.type == "file_path"
+    assert annotation.text == "sandbox:/mnt/data/squares.csv"
+    assert text[annotation.start_index:annotation.end_index] == annotation.text
+    file_id = annotation.file_path.file_id
+    info = client.files.retrieve(file_id)
+    assert info.purpose == "assistants_output" and info.filename.endswith("squares.csv")
+    assert client.files.content(file_id).read() == b"n,sq\n1,1\n2,4\n3,9\n"
+
+
+def test_failing_cell_goes_back_to_the_model_which_fixes_it(client, upstream):
+    upstream.script([
+        python("values = [3, 4]\nsum(values) / len(value)"),
+        python("sum(values) / len(values)"),
+        {"text": "The mean is 3.5."},
+    ])
+    assistant = make_assistant(client)
+    thread, run = ask(client, assistant, "Mean of 3 and 4?")
+    assert run.status == "completed", run.last_error
+
+    steps = steps_of(client, run)
+    assert [s.type for s in steps] == ["tool_calls", "tool_calls", "message_creation"]
+    failed_logs = steps[0].step_details.tool_calls[0].code_interpreter.outputs[0].logs
+    assert "NameError" in failed_logs and "value" in failed_logs
+    assert steps[1].step_details.tool_calls[0].code_interpreter.outputs[0].logs.strip() == "3.5"
+    fed_back = upstream.requests[-2]["messages"][-1]
+    assert fed_back["role"] == "tool" and "NameError" in fed_back["content"]
+
+
+def test_state_persists_across_two_runs_of_a_thread(client, upstream):
+    assistant = make_assistant(client)
+    upstream.script([python("secret = 41\nopen('/mnt/data/keep.txt', 'w').write('kept')"), {"text": "Stored."}])
+    thread, first = ask(client, assistant, "Remember 41.")
+    upstream.script([python("print(secret + 1, open('/mnt/data/keep.txt').read())"), {"text": "42."}])
+    thread, second = ask(client, assistant, "Add one.", thread=thread)
+    assert (first.status, second.status) == ("completed", "completed")
+    logs = steps_of(client, second)[0].step_details.tool_calls[0].code_interpreter.outputs[0].logs
+    assert logs.strip() == "42 kept"
+    # The second run's prompt holds the first run's code, result and answer, in order.
+    roles = [(m["role"], m.get("content")) for m in upstream.requests[-2]["messages"][1:]]
+    assert roles[0][0] == "user" and roles[1][0] == "assistant" and roles[2][0] == "tool"
+    assert roles[3] == ("assistant", "Stored.") and roles[4][0] == "user"
+
+
+def test_async_client_runs_and_lists(server, upstream):
+    async def main():
+        client = openai.AsyncOpenAI(base_url=server.base_url, api_key=server.api_key,
+                                    _strict_response_validation=True)
+        upstream.script([python("print('async ok')"), {"text": "Done."}])
+        assistant = await client.beta.assistants.create(model=MODEL, tools=[{"type": "code_interpreter"}])
+        thread = await client.beta.threads.create(messages=[{"role": "user", "content": "Go."}])
+        run = await client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id,
+                                                             poll_interval_ms=100)
+        steps = await client.beta.threads.runs.steps.list(run.id, thread_id=thread.id)
+        step = await client.beta.threads.runs.steps.retrieve(steps.data[-1].id, thread_id=thread.id,
+                                                             run_id=run.id)
+        modified = await client.beta.threads.runs.update(run.id, thread_id=thread.id, metadata={"k": "v"})
+        await client.close()
+        return run, steps, step, modified
+
+    run, steps, step, modified = asyncio.run(main())
+    assert run.status == "completed"
+    assert steps.data[-1].step_details.tool_calls[0].code_interpreter.outputs[0].logs == "async ok\n"
+    assert step.id == steps.data[-1].id
+    assert modified.metadata == {"k": "v"}
+
+
+def test_cancel_interrupts_a_long_cell(client, upstream):
+    upstream.script([python("import time\nfor i in range(600):\n    time.sleep(0.1)"), {"text": "never"}])
+    assistant = make_assistant(client)
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "Wait a minute."}])
+    run = client.beta.threads.runs.create(thread.id, assistant_id=assistant.id)
+
+    def code_running():
+        steps = client.beta.threads.runs.steps.list(run.id, thread_id=thread.id).data
+        return steps and steps[0].step_details.tool_calls and \
+            steps[0].step_details.tool_calls[0].code_interpreter.input.endswith("sleep(0.1)")
+    wait_for(code_running)
+    time.sleep(0.5)  # the cell is executing now
+    cancelling = client.beta.threads.runs.cancel(run.id, thread_id=thread.id)
+    assert cancelling.status == "cancelling"
+    final = client.beta.threads.runs.poll(run.id, thread_id=thread.id, poll_interval_ms=100)
+    assert final.status == "cancelled" and final.cancelled_at is not None
+    assert steps_of(client, final)[0].status == "cancelled"
+    with pytest.raises(openai.BadRequestError):
+        client.beta.threads.runs.cancel(run.id, thread_id=thread.id)
+
+    # The thread's session survived the interrupt and serves the next run.
+    upstream.script([python("print('still here')"), {"text": "ok"}])
+    _, after = ask(client, assistant, "Again.", thread=thread)
+    assert after.status == "completed"
+    assert steps_of(client, after)[0].step_details.tool_calls[0].code_interpreter.outputs[0].logs == "still here\n"
+
+
+def test_function_tool_requires_action_then_submit(client, upstream):
+    weather = {"type": "function", "function": {
+        "name": "get_weather", "description": "Weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+    assistant = make_assistant(client, tools=[{"type": "code_interpreter"}, weather])
+    upstream.script([
+        {"tool_calls": [{"name": "get_weather", "arguments": {"city": "Oslo"}}]},
+        python("print(4 * 9 / 5 + 32)"),
+        {"text": "It is 39.2 F in Oslo."},
+    ])
+    thread, run = ask(client, assistant, "Weather in Oslo, in F?")
+    assert run.status == "requires_action"
+    assert run.expires_at is not None and run.expires_at > time.time()
+    (call,) = run.required_action.submit_tool_outputs.tool_calls
+    assert call.function.name == "get_weather" and call.function.arguments == '{"city": "Oslo"}'
+    assert upstream.requests[-1]["tools"][1]["function"]["name"] == "get_weather"
+
+    with pytest.raises(openai.BadRequestError):
+        client.beta.threads.runs.submit_tool_outputs(run.id, thread_id=thread.id,
+                                                     tool_outputs=[{"tool_call_id": "call_wrong", "output": "x"}])
+    done = client.beta.threads.runs.submit_tool_outputs_and_poll(
+        run_id=run.id, thread_id=thread.id, tool_outputs=[{"tool_call_id": call.id, "output": "4 C"}],
+        poll_interval_ms=100)
+    assert done.status == "completed", done.last_error
+    assert done.required_action is None
+    steps = steps_of(client, done)
+    assert steps[0].step_details.tool_calls[0].function.output == "4 C"
+    assert [s.type for s in steps] == ["tool_calls", "tool_calls", "message_creation"]
+    resumed = upstream.requests[-2]["messages"]
+    assert resumed[-1] == {"role": "tool", "tool_call_id": call.id, "content": "4 C"}
+    assert last_message(client, thread).content[0].text.value == "It is 39.2 F in Oslo."
+
+
+def test_upstream_error_fails_the_run(client, upstream):
+    # 5xx answers are retried a couple of times before the run fails.
+    upstream.script([{"error": 503, "message": "overloaded"}] * 3)
+    assistant = make_assistant(client)
+    thread, run = ask(client, assistant, "Hello?")
+    assert run.status == "failed" and run.failed_at is not None
+    assert run.last_error.code == "server_error" and "overloaded" in run.last_error.message
+
+
+def test_bad_requests(client):
+    assistant = make_assistant(client)
+    thread = client.beta.threads.create()
+    with pytest.raises(openai.BadRequestError, match="file_search"):
+        client.beta.threads.runs.create(thread.id, assistant_id=assistant.id, tools=[{"type": "file_search"}])
+    with pytest.raises(openai.NotFoundError):
+        client.beta.threads.runs.create(thread.id, assistant_id="asst_missing")
+    with pytest.raises(openai.NotFoundError):
+        client.beta.threads.runs.retrieve("run_missing", thread_id=thread.id)
+    with pytest.raises(openai.BadRequestError):
+        client.beta.threads.runs.create(thread.id, assistant_id=assistant.id, temperature=5)
+    with pytest.raises(openai.BadRequestError, match="gpt-unknown"):
+        client.beta.threads.runs.create(thread.id, assistant_id=assistant.id, model="gpt-unknown")
+    assert client.beta.threads.runs.list(thread.id).data == []
+
+
+def test_restart_during_a_run_fails_it_with_a_reason(server, client, upstream):
+    upstream.script([{"delay": 30, "text": "too late"}])
+    assistant = make_assistant(client)
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "Slow one."}])
+    run = client.beta.threads.runs.create(thread.id, assistant_id=assistant.id)
+    wait_for(lambda: client.beta.threads.runs.retrieve(run.id, thread_id=thread.id).status == "in_progress")
+    server.restart()
+    after = client.beta.threads.runs.retrieve(run.id, thread_id=thread.id)
+    assert after.status == "failed"
+    assert after.last_error.code == "server_error" and "restarted" in after.last_error.message
+
+
+def test_no_upstream_configured_is_a_400(tmp_path):
+    srv = start_server(tmp_path)
+    try:
+        client = openai.OpenAI(base_url=srv.base_url, api_key=srv.api_key, _strict_response_validation=True)
+        assistant = make_assistant(client)
+        thread = client.beta.threads.create()
+        with pytest.raises(openai.BadRequestError, match="CODEINTERP_MODEL_BASE_URL"):
+            client.beta.threads.runs.create(thread.id, assistant_id=assistant.id)
+        assert client.beta.threads.runs.list(thread.id).data == []
+    finally:
+        srv.stop()
+
+
+def test_run_waiting_for_tool_outputs_expires(tmp_path, upstream):
+    srv = start_server(tmp_path, env={"CODEINTERP_MODEL_BASE_URL": upstream.base_url,
+                                      "CODEINTERP_RUN_EXPIRY_SECONDS": "2"})
+    try:
+        client = openai.OpenAI(base_url=srv.base_url, api_key=srv.api_key, _strict_response_validation=True)
+        lookup = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
+        assistant = client.beta.assistants.create(model=MODEL, tools=[lookup])
+        upstream.script([{"tool_calls": [{"name": "lookup", "arguments": {}}]}])
+        thread, run = ask(client, assistant, "Look it up.")
+        assert run.status == "requires_action" and run.expires_at - run.created_at == 2
+        call = run.required_action.submit_tool_outputs.tool_calls[0]
+        expired = wait_for(lambda: (r := client.beta.threads.runs.retrieve(run.id, thread_id=thread.id))
+                           .status == "expired" and r, timeout=15)
+        assert expired.required_action is None
+        (step,) = steps_of(client, expired)
+        assert step.status == "expired" and step.expired_at is not None
+        with pytest.raises(openai.BadRequestError):
+            client.beta.threads.runs.submit_tool_outputs(run.id, thread_id=thread.id,
+                                                         tool_outputs=[{"tool_call_id": call.id, "output": "x"}])
+    finally:
+        srv.stop()
