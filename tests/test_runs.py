@@ -97,6 +97,30 @@ def test_create_and_poll_one_cell_gives_last_expression_logs(client, upstream):
     assert [r.id for r in listed.data] == [run.id]
 
 
+def test_run_settings_reach_the_model(client, upstream):
+    upstream.script([{"text": "Short."}])
+    assistant = make_assistant(client)
+    thread = client.beta.threads.create()
+    run = client.beta.threads.runs.create_and_poll(
+        thread_id=thread.id, assistant_id=assistant.id, instructions="Override.", additional_instructions="Be short.",
+        additional_messages=[{"role": "user", "content": "Extra question"}], temperature=0.2, top_p=0.5,
+        max_completion_tokens=500, tool_choice="none", parallel_tool_calls=False, metadata={"k": "v"},
+        truncation_strategy={"type": "last_messages", "last_messages": 5}, poll_interval_ms=100)
+    assert run.status == "completed", run.last_error
+    assert (run.instructions, run.temperature, run.top_p, run.max_completion_tokens) == ("Override.", 0.2, 0.5, 500)
+    assert run.tool_choice == "none" and run.parallel_tool_calls is False and run.metadata == {"k": "v"}
+    assert run.truncation_strategy.type == "last_messages" and run.truncation_strategy.last_messages == 5
+
+    body = upstream.requests[-1]
+    assert body["messages"] == [{"role": "system", "content": "Override.\n\nBe short."},
+                                {"role": "user", "content": "Extra question"}]
+    assert (body["temperature"], body["top_p"], body["max_tokens"]) == (0.2, 0.5, 500)
+    assert body["tool_choice"] == "none" and body["parallel_tool_calls"] is False
+    messages = client.beta.threads.messages.list(thread.id, order="asc").data
+    assert [(m.role, m.content[0].text.value) for m in messages] == [("user", "Extra question"),
+                                                                      ("assistant", "Short.")]
+
+
 def test_seed_flow_files_from_assistant_and_attachments(client, upstream):
     data = client.files.create(file=("data.csv", io.BytesIO(b"city,temp\nOslo,4\nLima,19\n")), purpose="assistants")
     notes = client.files.create(file=("data.csv", io.BytesIO(b"note\nsecond file, same name\n")),
@@ -321,6 +345,8 @@ def test_restart_during_a_run_fails_it_with_a_reason(server, client, upstream):
     thread = client.beta.threads.create(messages=[{"role": "user", "content": "Slow one."}])
     run = client.beta.threads.runs.create(thread.id, assistant_id=assistant.id)
     wait_for(lambda: client.beta.threads.runs.retrieve(run.id, thread_id=thread.id).status == "in_progress")
+    polled = client.beta.threads.runs.with_raw_response.retrieve(run.id, thread_id=thread.id)
+    assert int(polled.headers["openai-poll-after-ms"]) > 0  # the SDKs' pollers read it
     server.restart()
     after = client.beta.threads.runs.retrieve(run.id, thread_id=thread.id)
     assert after.status == "failed"
