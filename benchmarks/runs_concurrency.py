@@ -1,0 +1,104 @@
+"""50 runs on 50 threads at once: do they all complete, and how fast does the server answer
+`GET /v1/threads/{id}/runs/{id}` meanwhile? Target: p99 under 100 ms during the load.
+
+    .venv/bin/python benchmarks/runs_concurrency.py [--runs 50] [--cell-seconds 1.0]
+
+The scripted upstream answers at once; each run executes one cell that works for about
+`--cell-seconds` (a loop, so the sandboxes use CPU like real code). The baseline is the
+same GET against the idle server, measured first in the same run. Every run is polled by
+its own client task every 100 ms while the runs go on, as the SDKs' `create_and_poll` do.
+"""
+
+import argparse
+import asyncio
+import time
+
+import httpx
+
+from runs_common import MODEL, Server, ScriptedUpstream, one_cell_model, percentile, summary
+
+TERMINAL = {"completed", "failed", "cancelled", "expired", "incomplete", "requires_action"}
+
+
+def cell(seconds: float) -> str:
+    return ("import time\n"
+            f"end = time.monotonic() + {seconds}\n"
+            "n = 0\n"
+            "while time.monotonic() < end:\n"
+            "    n += 1\n"
+            "'worked'")
+
+
+async def timed_get(client: httpx.AsyncClient, url: str, latencies: list[float]) -> dict:
+    started = time.perf_counter()
+    response = await client.get(url)
+    latencies.append(time.perf_counter() - started)
+    response.raise_for_status()
+    return response.json()
+
+
+async def poll_until_done(client: httpx.AsyncClient, thread_id: str, run_id: str,
+                          latencies: list[float]) -> dict:
+    while True:
+        run = await timed_get(client, f"/threads/{thread_id}/runs/{run_id}", latencies)
+        if run["status"] in TERMINAL:
+            return run
+        await asyncio.sleep(0.1)
+
+
+async def bench(server: Server, runs: int) -> None:
+    limits = httpx.Limits(max_connections=runs + 10, max_keepalive_connections=runs + 10)
+    async with httpx.AsyncClient(base_url=server.base_url, headers=server.headers, timeout=120,
+                                 limits=limits) as client:
+        assistant = (await client.post("/assistants", json={"model": MODEL, "tools": [{"type": "code_interpreter"}]})
+                     ).raise_for_status().json()
+        threads = [(await client.post("/threads", json={})).raise_for_status().json()["id"] for _ in range(runs + 1)]
+
+        # Baseline: one finished run, read again and again with the server idle.
+        first = (await client.post(f"/threads/{threads[-1]}/runs", json={"assistant_id": assistant["id"]})
+                 ).raise_for_status().json()
+        await poll_until_done(client, threads[-1], first["id"], [])
+        idle: list[float] = []
+        for _ in range(200):
+            await timed_get(client, f"/threads/{threads[-1]}/runs/{first['id']}", idle)
+
+        # The load: every run created at once, each polled by its own task.
+        started = time.perf_counter()
+        created = await asyncio.gather(*[
+            client.post(f"/threads/{t}/runs", json={"assistant_id": assistant["id"]}) for t in threads[:runs]])
+        created_in = time.perf_counter() - started
+        loaded: list[float] = []
+        finished = await asyncio.gather(*[
+            poll_until_done(client, t, r.raise_for_status().json()["id"], loaded)
+            for t, r in zip(threads[:runs], created)])
+        wall = time.perf_counter() - started
+
+    statuses: dict[str, int] = {}
+    for run in finished:
+        statuses[run["status"]] = statuses.get(run["status"], 0) + 1
+    print(f"{runs} runs on {runs} threads at once")
+    print(f"  all created in {created_in * 1000:.0f} ms; all finished in {wall:.2f} s; statuses: {statuses}")
+    print(f"  GET run, idle server (baseline)  {summary(idle)}")
+    print(f"  GET run, during the {runs} runs     {summary(loaded)}")
+    p99 = percentile(loaded, 99) * 1000
+    print(f"p99 during the load: {p99:.1f} ms (target < 100 ms: {'met' if p99 < 100 else 'NOT met'}); "
+          f"all completed: {'yes' if statuses == {'completed': runs} else 'NO'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--cell-seconds", type=float, default=1.0)
+    args = parser.parse_args()
+    upstream = ScriptedUpstream()
+    upstream.fallback = one_cell_model(cell(args.cell_seconds))
+    server = Server(upstream)
+    try:
+        asyncio.run(bench(server, args.runs))
+    finally:
+        server.stop()
+        upstream.close()
+
+
+if __name__ == "__main__":
+    main()
