@@ -8,8 +8,30 @@ import schemathesis
 from schemathesis.checks import content_type_conformance, not_a_server_error, response_schema_conformance
 from hypothesis import HealthCheck, settings
 
+from tests.conftest import postgres_url
+from tests.helpers.server import start_server
+from tests.test_store import fresh_postgres_database
+
 CONTRACT = Path(__file__).resolve().parent / "contract" / "openapi-subset.yaml"
 schema = schemathesis.openapi.from_path(CONTRACT).include(path_regex=r"^/files")
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def server(request, tmp_path_factory):
+    """This module's server, once on SQLite and once on PostgreSQL (which refuses NUL bytes, long keys...)."""
+    tmp = tmp_path_factory.mktemp("fuzz")
+    if request.param == "sqlite":
+        proc = start_server(tmp)
+        yield proc
+        proc.stop()
+        return
+    url = postgres_url()
+    if not url:
+        pytest.skip("CODEINTERP_TEST_POSTGRES_URL is not set (scripts/test.sh starts PostgreSQL)")
+    with fresh_postgres_database(url) as database_url:
+        proc = start_server(tmp, env={"CODEINTERP_DATABASE_URL": database_url})
+        yield proc
+        proc.stop()
 
 
 @pytest.fixture(scope="module", autouse=True)

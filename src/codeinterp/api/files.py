@@ -87,6 +87,9 @@ async def list_files(purpose: str | None = None,
     if query.before:
         raise APIError(400, "Unknown parameter: 'before'.", param="before", code="unknown_parameter")
     stmt = select(File).where(File.project_id == project_id)
+    if purpose and purpose not in file_store.LISTED_PURPOSES:
+        raise InvalidRequest(f"Invalid purpose '{purpose[:64]}': expected one of {list(file_store.LISTED_PURPOSES)}.",
+                             param="purpose")
     if purpose:
         stmt = stmt.where(File.purpose == purpose)
     page = await paginate(session, stmt, File, query, file_to_dict, order_column=File.sequence)

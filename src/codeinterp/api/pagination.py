@@ -33,6 +33,8 @@ class ListQuery:
 
 
 async def _cursor(session: AsyncSession, stmt, table, order_column, cursor_id: str, param: str):
+    if len(cursor_id) > 256 or not cursor_id.isprintable():
+        raise InvalidRequest(f"No object found with id '{cursor_id[:64]}' to page from.", param=param)
     row = (await session.execute(
         stmt.with_only_columns(order_column, table.id).where(table.id == cursor_id).order_by(None))).first()
     if row is None:

@@ -50,6 +50,8 @@ SUPPORTED_TYPES: dict[str, str] = {
 }
 UPLOAD_PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data")
 OUTPUT_PURPOSE = "assistants_output"
+LISTED_PURPOSES = ("assistants", "assistants_output", "batch", "batch_output", "fine-tune", "fine-tune-results",
+                   "vision", "user_data")
 
 
 class File(Base):
@@ -97,6 +99,9 @@ def check_upload(filename: str, purpose: str) -> None:
         raise InvalidRequest(f"'{purpose}' is not one of {list(UPLOAD_PURPOSES)} - 'purpose'", param="purpose")
     if not filename:
         raise InvalidRequest("The uploaded file has no file name.", param="file")
+    if len(filename) > MAX_FILENAME_CHARS or not filename.isprintable():
+        raise InvalidRequest(f"The file name must be printable and at most {MAX_FILENAME_CHARS} characters.",
+                             param="file")
     suffix = PurePosixPath(filename).suffix.lower()
     if purpose == "assistants" and suffix not in SUPPORTED_TYPES:
         supported = ", ".join(f"'{ext[1:]}'" for ext in SUPPORTED_TYPES)
@@ -133,7 +138,17 @@ async def create_file_from_bytes(session: AsyncSession, project_id: str, filenam
     return await add_file_row(session, file_id, project_id, filename, size, purpose)
 
 
+MAX_FILENAME_CHARS = 512
+
+
+def plausible_id(value: str) -> bool:
+    """Ids are short printable strings; anything else cannot name a stored object."""
+    return 0 < len(value) <= 64 and value.isprintable()
+
+
 async def get_file(session: AsyncSession, project_id: str, file_id: str) -> File:
+    if not plausible_id(file_id):
+        raise NotFound("file", file_id)
     row = await session.get(File, file_id)
     if row is None or row.project_id != project_id:
         raise NotFound("file", file_id)
@@ -142,6 +157,8 @@ async def get_file(session: AsyncSession, project_id: str, file_id: str) -> File
 
 async def content_source(session: AsyncSession, project_id: str, file_id: str) -> Path | None:
     """The path of the file's bytes on disk, or None when the file is gone."""
+    if not plausible_id(file_id):
+        return None
     row = await session.get(File, file_id)
     if row is None or row.project_id != project_id:
         return None
