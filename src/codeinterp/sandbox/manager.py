@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 SANDBOX_FILES = ("zygote.py", "kernel.py")  # all of codeinterp that a sandbox sees
 INSIDE = "/opt/codeinterp"
+INSIDE_ENV = "/opt/venv"  # where the sandbox's Python environment appears inside
 SANDBOX_UID = 65534
 GO = b'{"type": "go"}\n'
 STREAM_LIMIT = 64 * 1024 * 1024  # longest line a kernel may send (a big PNG, base64)
@@ -311,18 +312,17 @@ class SandboxManager:
         self._reaper = asyncio.create_task(self._reap_idle())
 
     def _bwrap_command(self, base_prefix: str, python_version: str) -> list[str]:
-        env_dir = str(self.settings.sandbox_env.resolve())
         command = ["bwrap", "--die-with-parent", "--unshare-net", "--unshare-ipc", "--unshare-uts",
                    "--cap-add", "ALL", "--clearenv"]
         for path in ("/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc/fonts", "/etc/ssl", "/etc/localtime",
                      "/etc/ld.so.cache", "/etc/mime.types"):
             if os.path.exists(path):
                 command += ["--ro-bind", path, path]
-        for path in sorted({base_prefix, env_dir}):
-            # bwrap would make the missing parents (/root, say) private to root; the kernel runs as nobody.
-            for parent in reversed(Path(path).parents[:-1]):
-                command += ["--perms", "0755", "--dir", str(parent)]
-            command += ["--ro-bind", path, path]
+        # bwrap would make the missing parents (/root, say) private to root; the kernel runs as nobody.
+        for parent in reversed(Path(base_prefix).parents[:-1]):
+            command += ["--perms", "0755", "--dir", str(parent)]
+        command += ["--ro-bind", base_prefix, base_prefix, "--perms", "0755", "--dir", "/opt",
+                    "--ro-bind", str(self.settings.sandbox_env.resolve()), INSIDE_ENV]
         # The base interpreter's own packages are the host's business, not the sandbox's.
         base_packages = Path(base_prefix) / "lib" / f"python{python_version}" / "site-packages"
         if base_packages.is_dir():
@@ -339,11 +339,11 @@ class SandboxManager:
         return command
 
     def _kernel_env(self) -> dict[str, str]:
-        env_dir = str(self.settings.sandbox_env.resolve())
-        mpl = self.settings.sandbox_env / "mplconfig"
+        env_dir = INSIDE_ENV if self.isolated else str(self.settings.sandbox_env.resolve())
+        has_font_cache = (self.settings.sandbox_env / "mplconfig").is_dir()
         return {"PATH": f"{env_dir}/bin:/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8",
                 "MPLBACKEND": "module://matplotlib_inline.backend_inline",
-                "MPLCONFIGDIR": "/tmp/.matplotlib", "MPL_CACHE_SEED": str(mpl.resolve()) if mpl.is_dir() else "",
+                "MPLCONFIGDIR": "/tmp/.matplotlib", "MPL_CACHE_SEED": f"{env_dir}/mplconfig" if has_font_cache else "",
                 "PYTHONDONTWRITEBYTECODE": "1", "TMPDIR": "/tmp"}
 
     async def _start_zygote(self) -> None:
@@ -357,7 +357,7 @@ class SandboxManager:
             command = self._bwrap_command(base_prefix, python_version)
             for key, value in env.items():
                 command += ["--setenv", key, value]
-            command += ["--", str(python.absolute()), f"{INSIDE}/zygote.py", str(theirs.fileno())]
+            command += ["--", f"{INSIDE_ENV}/bin/python", f"{INSIDE}/zygote.py", str(theirs.fileno())]
             run_env = {}
         else:
             command = [str(python.absolute()), str(HERE / "zygote.py"), str(theirs.fileno())]
