@@ -315,6 +315,11 @@ class RunEngine:
                                        step_status=step_status, last_error=step_error)
             except Exception:
                 log.exception("closing the message of run %s failed", ar.id)
+        if ar.tool_step is not None and not ar.tool_step.inserted:
+            try:
+                await ar.tool_step.save()  # written now, then ended with the others below
+            except Exception:
+                log.exception("storing the tool step of run %s failed", ar.id)
         async with self.db.session() as s:
             steps = (await s.execute(select(RunStep).where(RunStep.run_id == ar.id,
                                                            RunStep.status == "in_progress")

@@ -57,6 +57,7 @@ class ActiveRun:
     executing: object | None = None  # the sandbox session while code runs
     pending_images: list[str] = field(default_factory=list)  # image file ids not yet in a message
     message: "MessageWriter | None" = None
+    tool_step: "ToolStepWriter | None" = None
     expiry: asyncio.TimerHandle | None = None
     position: int = 0  # next step position
 
@@ -125,8 +126,10 @@ class MessageWriter:
         return blocks
 
     async def close(self, status: str, usage: dict | None = None, incomplete_reason: str | None = None,
-                    step_status: str | None = None, last_error: dict | None = None) -> None:
-        """Finish the message (`completed` or `incomplete`) and its step."""
+                    step_status: str | None = None, last_error: dict | None = None,
+                    run_usage: dict | None = None, complete_run: bool = False) -> None:
+        """Finish the message (`completed` or `incomplete`) and its step; with `complete_run`, the
+        run too, in the same transaction (raises RunCancelled if the run is being cancelled)."""
         ar, t = self.loop.ar, now()
         annotations = file_path_annotations(self.text, self.loop.thread_session.paths())
         if annotations and status == "completed":
@@ -148,11 +151,24 @@ class MessageWriter:
             step.usage = usage
             step.last_error = last_error
             setattr(step, _STEP_TIME_FIELD[step_status], t)
+            run_dict = None
+            if complete_run or run_usage is not None:
+                run = await s.get(Run, ar.id)
+                if run_usage is not None:
+                    run.usage = dict(run_usage)
+                if complete_run and run.status != "cancelling" and not ar.cancel_requested:
+                    run.status = "completed"
+                    run.completed_at = t
+                    run_dict = run_to_dict(run)
             await s.commit()
             message_dict, step_dict = message_to_dict(message), step_to_dict(step)
         ar.publish("thread.message.completed" if status == "completed" else "thread.message.incomplete", message_dict)
         ar.publish(f"thread.run.step.{step_status}", step_dict)
         ar.message = None
+        if complete_run:
+            if run_dict is None:
+                raise RunCancelled()
+            ar.publish("thread.run.completed", run_dict)
 
 
 _STEP_TIME_FIELD = {"completed": "completed_at", "cancelled": "cancelled_at", "failed": "failed_at",
@@ -179,16 +195,16 @@ class ToolStepWriter:
         self.details: dict = {"type": "tool_calls", "tool_calls": []}
         self.tool_results: dict[str, str] = {}
 
-    async def open(self) -> None:
+    def open(self) -> None:
+        """Announce the step; its row is written with the calls once the model's answer is complete."""
         ar = self.loop.ar
-        async with self.loop.db.session() as s:
-            step = RunStep(id=self.id, project_id=ar.project_id, run_id=ar.id, thread_id=ar.thread_id,
+        self.row = RunStep(id=self.id, project_id=ar.project_id, run_id=ar.id, thread_id=ar.thread_id,
                            assistant_id=ar.assistant_id, position=self.loop.next_position(), type="tool_calls",
                            status="in_progress", created_at=now(), tool_results={}, metadata_={},
                            step_details={"type": "tool_calls", "tool_calls": []})
-            s.add(step)
-            await s.commit()
-            step_dict = step_to_dict(step)
+        self.inserted = False
+        ar.tool_step = self
+        step_dict = step_to_dict(self.row)
         ar.publish("thread.run.step.created", step_dict)
         ar.publish("thread.run.step.in_progress", step_dict)
 
@@ -258,9 +274,13 @@ class ToolStepWriter:
                            "code_interpreter": {"outputs": [dict(o, index=n) for n, o in enumerate(outputs)]}})
 
     async def save(self, status: str = "in_progress", usage: dict | None = None,
-                   last_error: dict | None = None) -> dict:
+                   last_error: dict | None = None, run_usage: dict | None = None) -> dict:
         async with self.loop.db.session() as s:
-            step = await s.get(RunStep, self.id)
+            if self.inserted:
+                step = await s.get(RunStep, self.id)
+            else:
+                step = self.row
+                s.add(step)
             step.step_details = self.details
             step.tool_results = dict(self.tool_results)
             step.usage = usage if usage is not None else step.usage
@@ -268,10 +288,15 @@ class ToolStepWriter:
             step.last_error = last_error
             if status != "in_progress":
                 setattr(step, _STEP_TIME_FIELD[status], now())
+            if run_usage is not None:
+                await s.execute(update(Run).where(Run.id == self.loop.ar.id).values(usage=dict(run_usage)))
             await s.commit()
+            self.inserted = True
             step_dict = step_to_dict(step)
         if status != "in_progress":
             self.loop.ar.publish(f"thread.run.step.{status}", step_dict)
+            if self.loop.ar.tool_step is self:
+                self.loop.ar.tool_step = None
         return step_dict
 
     def __iter__(self):
@@ -315,24 +340,22 @@ class RunLoop:
             step_usage = _usage(completion.usage)
             for key in usage:
                 usage[key] += step_usage.get(key, 0) if step_usage else 0
-            await self._save_usage(usage)
             if config.max_prompt_tokens and step_usage and step_usage["prompt_tokens"] > config.max_prompt_tokens:
-                await self._end_turn(tool_step, step_usage)
+                await self._end_turn(tool_step, step_usage, usage)
                 raise RunStopped("incomplete", incomplete_reason="max_prompt_tokens")
             if completion.finish_reason == "length" and config.max_completion_tokens:
-                await self._end_turn(tool_step, step_usage)
+                await self._end_turn(tool_step, step_usage, usage)
                 raise RunStopped("incomplete", incomplete_reason="max_completion_tokens")
             if tool_step is None:
                 if ar.message is None:  # an empty answer still becomes a message
                     await self._open_message()
-                await ar.message.close("completed", usage=step_usage)
-                await self._finish_run("completed")
+                await ar.message.close("completed", usage=step_usage, run_usage=usage, complete_run=True)
                 return
 
             if ar.message is not None:
                 await ar.message.close("completed")
             config.tool_choice = "auto"  # a forced tool is forced once
-            await tool_step.save(usage=step_usage)  # pollers see the calls before the code runs
+            await tool_step.save(usage=step_usage, run_usage=usage)  # stored before the code runs
             calls = list(tool_step)
             messages.append({"role": "assistant", "content": completion.text or None,
                              "tool_calls": [_chat_tool_call(tool_step, c) for c in calls]})
@@ -399,7 +422,7 @@ class RunLoop:
                     if ar.message is not None:
                         await ar.message.close("completed")
                     tool_step = ToolStepWriter(self)
-                    await tool_step.open()
+                    tool_step.open()
                 tool_step.on_delta(event)
             elif isinstance(event, Completion):
                 completion = event
@@ -410,7 +433,7 @@ class RunLoop:
                 if ar.message is not None:
                     await ar.message.close("completed")
                 tool_step = ToolStepWriter(self)
-                await tool_step.open()
+                tool_step.open()
             tool_step.on_completion(completion)
         elif completion.text and ar.message is None:
             await self._open_message()
@@ -422,13 +445,14 @@ class RunLoop:
         self.ar.message = MessageWriter(self, images)
         await self.ar.message.open()
 
-    async def _end_turn(self, tool_step: "ToolStepWriter | None", usage: dict | None) -> None:
+    async def _end_turn(self, tool_step: "ToolStepWriter | None", usage: dict | None, run_usage: dict) -> None:
         """Close what the last answer opened when the run stops at a token limit."""
         if self.ar.message is not None:
             await self.ar.message.close("incomplete", usage=usage, incomplete_reason="max_tokens",
                                         step_status="completed")
         if tool_step is not None:
             await tool_step.save("completed", usage=usage)
+        await self._save_usage(run_usage)
 
     async def _run_code(self, tool_step: ToolStepWriter, call: ToolCallState) -> str:
         ar, ts = self.ar, self.thread_session
@@ -447,7 +471,6 @@ class RunLoop:
         ar.pending_images += image_ids
         text = note + result_for_model(result, saved, self.exec_timeout)
         tool_step.add_outputs(call, outputs, text)
-        await tool_step.save()
         return text
 
     async def _execute(self, code: str) -> tuple[ExecutionResult, str]:
@@ -489,17 +512,6 @@ class RunLoop:
         async with self.db.session() as s:
             await s.execute(update(Run).where(Run.id == self.ar.id).values(usage=dict(usage)))
             await s.commit()
-
-    async def _finish_run(self, status: str) -> None:
-        async with self.db.session() as s:
-            run = await s.get(Run, self.ar.id)
-            if run.status == "cancelling" or self.ar.cancel_requested:
-                raise RunCancelled()
-            run.status = status
-            run.completed_at = now()
-            await s.commit()
-            run_dict = run_to_dict(run)
-        self.ar.publish(f"thread.run.{status}", run_dict)
 
 
 def _chat_tool_call(step: ToolStepWriter, call: ToolCallState) -> dict:

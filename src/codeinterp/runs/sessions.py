@@ -140,6 +140,8 @@ class ThreadSessions:
         """
         image_ids: list[str] = []
         saved: list[str] = []
+        if not result.files_changed and not any(o.kind == "image" for o in result.outputs):
+            return image_ids, saved
         async with self.db.session() as session:
             for n, output in enumerate(o for o in result.outputs if o.kind == "image"):
                 row = await file_store.create_file_from_bytes(
