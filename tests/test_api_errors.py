@@ -89,3 +89,30 @@ def test_routes_methods_and_auth(http):
     error(http.delete("/v1/echo"), 405)
     e = error(http.post("/v1/echo", json={"name": "x"}, headers={"Authorization": "Bearer nope"}), 401)
     assert e["code"] == "invalid_api_key"
+
+
+def test_a_value_the_database_refuses_is_400_not_500(tmp_path):
+    """PostgreSQL refuses NUL characters in text; that is the client's input, not a server bug."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from codeinterp.api.deps import db_session
+    from codeinterp.store.projects import Project
+    from tests.conftest import postgres_url
+    from tests.test_store import fresh_postgres_database
+
+    url = postgres_url()
+    if not url:
+        pytest.skip("CODEINTERP_TEST_POSTGRES_URL is not set (scripts/test.sh starts PostgreSQL)")
+    with fresh_postgres_database(url) as database_url:
+        app = create_app(Settings(data_dir=tmp_path, database_url=database_url, api_key=KEY))
+
+        @app.post("/v1/projects")
+        async def create(body: Body, session: AsyncSession = Depends(db_session)) -> dict:
+            session.add(Project(id="proj_" + body.name[:8], name=body.name, created_at=0))
+            await session.flush()
+            return {"ok": True}
+
+        with TestClient(app, raise_server_exceptions=False) as http:
+            assert http.post("/v1/projects", json={"name": "fine"}).status_code == 200
+            e = error(http.post("/v1/projects", json={"name": "bad\u0000name"}), 400)
+            assert "NUL" in e["message"]

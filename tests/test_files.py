@@ -154,6 +154,9 @@ def test_errors_and_headers_follow_openai_conventions(server):
     assert r.headers["x-request-id"]
     r = httpx.put(server.base_url + "/files", headers=headers)
     assert r.status_code == 405 and set(r.json()["error"]) == {"message", "type", "param", "code"}
+    for url in ("/files/file-%00abc", "/files?after=%00", "/files/file-x/content?x=%00"):
+        r = httpx.get(server.base_url + url, headers=headers)
+        assert r.status_code == 400 and "NUL" in r.json()["error"]["message"] and r.headers["x-request-id"]
     r = httpx.get(server.url + "/healthz")
     assert r.status_code == 200 and r.json() == {"status": "ok"} and r.headers["x-request-id"]
     r = httpx.get(server.base_url + "/files", headers=headers)

@@ -7,6 +7,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from sqlalchemy.exc import DataError, DBAPIError
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -81,6 +82,16 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _store_error(_request: Request, exc: StoreError) -> JSONResponse:
         return error_response(exc.status_code, exc.message, "invalid_request_error", exc.param, exc.code)
 
+    @app.exception_handler(DBAPIError)
+    async def _database_error(_request: Request, exc: DBAPIError) -> JSONResponse:
+        # SQLSTATE class 22 is "data exception": e.g. PostgreSQL refusing a NUL character in text.
+        sqlstate = str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or "")
+        if isinstance(exc, DataError) or sqlstate.startswith("22"):
+            log.info("the database refused a value: %s", exc.orig)
+            return error_response(400, "The request contains a value that cannot be stored (for example a NUL "
+                                  "character).")
+        raise exc
+
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return validation_error_response(exc)
@@ -103,12 +114,25 @@ class RequestIdMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
+    @staticmethod
+    def _with_id(send: Send, request_id: str) -> Send:
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), (b"x-request-id", request_id.encode())]}
+            await send(message)
+
+        return send_with_id
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         request_id = "req_" + uuid.uuid4().hex
         started = False
+        if b"%00" in scope.get("raw_path", b"") or b"%00" in scope.get("query_string", b""):
+            response = error_response(400, "The URL contains a NUL character.")
+            await response(scope, receive, self._with_id(send, request_id))
+            return
 
         async def send_with_id(message: Message) -> None:
             nonlocal started
