@@ -239,16 +239,6 @@ class RunEngine:
 
     async def _drive(self, ar: ActiveRun, resume: bool) -> None:
         try:
-            async with self.db.session() as s:
-                run = await s.get(Run, ar.id)
-                if run.status == "cancelling" or ar.cancel_requested:
-                    raise RunCancelled()
-                run.status = "in_progress"
-                if run.started_at is None:
-                    run.started_at = now()
-                await s.commit()
-                run_dict = run_to_dict(run)
-            ar.publish("thread.run.in_progress", run_dict)
             await RunLoop(ar, self.db, self.sessions, self._client,
                           self.settings.sandbox_exec_timeout_seconds).run()
         except (RunCancelled, asyncio.CancelledError):

@@ -318,19 +318,30 @@ class RunLoop:
         return self.ar.position
 
     async def run(self) -> None:
-        """Drive the run until this leg ends; raises RunCancelled / RunStopped / UpstreamError."""
+        """Start the leg (status in_progress) and drive the run until the leg ends; raises
+        RunCancelled / RunStopped / UpstreamError."""
         ar = self.ar
         async with self.db.session() as s:
             run = await s.get(Run, ar.id)
+            if run.status == "cancelling" or ar.cancel_requested:
+                raise RunCancelled()
+            run.status = "in_progress"
+            run.started_at = run.started_at or now()
             last = (await s.execute(select(RunStep.position).where(RunStep.run_id == ar.id)
                                     .order_by(RunStep.position.desc()).limit(1))).scalar()
             ar.position = last or 0
-            self.thread_session.assign_inputs(await self._input_files(s, run))
+            rows = (await s.execute(select(Message).where(
+                Message.project_id == run.project_id, Message.thread_id == run.thread_id)
+                .order_by(Message.sequence))).scalars().all()
+            self.thread_session.assign_inputs(await self._input_files(s, run, rows))
             paths_by_file = {f.file_id: f.path for f in self.thread_session.inputs.values()}
             files = sorted(set(self.thread_session.paths()))
             messages = [m for m in [prompt.system_message(run, files)] if m]
-            messages += await prompt.thread_messages(s, run, paths_by_file)
+            messages += await prompt.thread_messages(s, run, rows, paths_by_file)
             config = _RunConfig(run)
+            await s.commit()
+            run_dict = run_to_dict(run)
+        ar.publish("thread.run.in_progress", run_dict)
         usage = dict(config.usage or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0})
 
         while True:
@@ -385,7 +396,7 @@ class RunLoop:
         if config.expires_at is not None and now() >= config.expires_at:
             raise RunStopped("expired")
 
-    async def _input_files(self, s, run: Run) -> list[tuple[str, str]]:
+    async def _input_files(self, s, run: Run, rows: list[Message]) -> list[tuple[str, str]]:
         """(file id, filename) of the assistant's, the thread's and the messages' code files, in order."""
         ids: list[str] = []
         assistant = await s.get(Assistant, run.assistant_id)
@@ -393,11 +404,8 @@ class RunLoop:
         for owner in (assistant, thread):
             resources = (owner.tool_resources or {}) if owner is not None else {}
             ids += (resources.get("code_interpreter") or {}).get("file_ids") or []
-        rows = (await s.execute(select(Message.attachments).where(
-            Message.project_id == run.project_id, Message.thread_id == run.thread_id)
-            .order_by(Message.sequence))).scalars().all()
-        for attachments in rows:
-            for a in attachments or []:
+        for row in rows:
+            for a in row.attachments or []:
                 tools = [t.get("type") for t in a.get("tools") or []]
                 if a.get("file_id") and (not tools or "code_interpreter" in tools):
                     ids.append(a["file_id"])

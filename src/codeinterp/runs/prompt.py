@@ -74,12 +74,9 @@ def step_messages(step: RunStep, messages: dict[str, Message]) -> list[dict]:
     return [{"role": "assistant", "content": None, "tool_calls": calls}, *results]
 
 
-async def thread_messages(session: AsyncSession, run: Run, paths_by_file: dict[str, str]) -> list[dict]:
-    """The thread so far as chat messages (without the system message)."""
-    rows = (await session.execute(
-        select(Message).where(Message.project_id == run.project_id, Message.thread_id == run.thread_id)
-        .order_by(Message.sequence)
-    )).scalars().all()
+async def thread_messages(session: AsyncSession, run: Run, rows: list[Message],
+                          paths_by_file: dict[str, str]) -> list[dict]:
+    """The thread so far as chat messages (without the system message); `rows` are its messages in order."""
     runs = (await session.execute(
         select(Run).where(Run.project_id == run.project_id, Run.thread_id == run.thread_id)
         .order_by(Run.sequence)
