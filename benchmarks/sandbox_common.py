@@ -1,0 +1,179 @@
+"""Shared pieces of the sandbox benchmarks: a manager on a temporary data dir, the baselines
+(a bare Jupyter kernel through jupyter_client, a plain pipe-driven Python process), PSS and
+percentiles."""
+
+import asyncio
+import contextlib
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT / "src"))
+
+SANDBOX_PYTHON = PROJECT / ".sandbox-env" / "bin" / "python"
+DATA_STACK = "import numpy, pandas, matplotlib, matplotlib.pyplot"
+PIPE_LOOP = ("import sys\n"
+             "for line in sys.stdin:\n"
+             "    sys.stdout.write(repr(eval(line)) + '\\n')\n"
+             "    sys.stdout.flush()\n")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def line(label: str, values_ms: list[float]) -> str:
+    return (f"  {label:<46} p50 {percentile(values_ms, 50):8.2f} ms   p95 {percentile(values_ms, 95):8.2f} ms"
+            f"   mean {statistics.fmean(values_ms):8.2f} ms   (n={len(values_ms)})")
+
+
+@contextlib.asynccontextmanager
+async def sandbox_manager(**overrides):
+    from codeinterp.config import Settings
+    from codeinterp.sandbox.manager import SandboxManager
+
+    with tempfile.TemporaryDirectory(prefix="codeinterp-bench-") as data_dir:
+        manager = SandboxManager(Settings(data_dir=Path(data_dir), **overrides))
+        await manager.start()
+        try:
+            yield manager
+        finally:
+            await manager.close()
+
+
+def session_pids(session) -> list[int]:
+    """Host pids of a session's processes (its control group, else its kernel)."""
+    pids: list[int] = []
+    if session.group is not None:
+        with contextlib.suppress(OSError):
+            pids = session.group.pids()
+    if not pids and session.kernel is not None:
+        pids = [session.kernel.pid]
+    return pids
+
+
+def pss_kb(pid: int) -> int:
+    """Proportional set size of one process in kB (0 when it is gone)."""
+    try:
+        for row in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if row.startswith("Pss:"):
+                return int(row.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def zygote_pids(manager) -> list[int]:
+    """The warm parent and bubblewrap above it (shared by every session)."""
+    zygote = getattr(manager, "_zygote", None)
+    if zygote is None:
+        return []
+    found = [zygote.pid]
+    with contextlib.suppress(OSError):
+        children = Path(f"/proc/{zygote.pid}/task/{zygote.pid}/children").read_text().split()
+        found += [int(pid) for pid in children]
+    return found
+
+
+# ---- baselines ------------------------------------------------------------------------------
+
+class PipePython:
+    """A plain Python process driven line by line over pipes."""
+
+    def __init__(self, python: str = sys.executable, preload: str = "") -> None:
+        self.process = subprocess.Popen([python, "-c", preload + "\n" + PIPE_LOOP], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True, bufsize=1)
+
+    def ask(self, expression: str) -> str:
+        self.process.stdin.write(expression + "\n")
+        self.process.stdin.flush()
+        return self.process.stdout.readline().strip()
+
+    def close(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+def jupyter_available() -> bool:
+    try:
+        import ipykernel  # noqa: F401
+        import jupyter_client  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class JupyterKernel:
+    """A bare ipykernel started and driven by jupyter_client (the usual way to run notebook code)."""
+
+    def __init__(self) -> None:
+        from jupyter_client.manager import KernelManager
+
+        self.manager = KernelManager(kernel_name="python3")
+        self.manager.kernel_spec  # resolve now, not inside the timing
+        self.manager.start_kernel(extra_arguments=["--HistoryManager.enabled=False"],
+                                  env={**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"},
+                                  stderr=subprocess.DEVNULL)
+        self.client = self.manager.client()
+        self.client.start_channels()
+
+    def ask(self, code: str, timeout: float = 60) -> str:
+        """Run code and return the text of its execute_result."""
+        msg_id = self.client.execute(code, store_history=False)
+        result = ""
+        deadline = time.monotonic() + timeout
+        while True:
+            message = self.client.get_iopub_msg(timeout=max(0.01, deadline - time.monotonic()))
+            if message["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind = message["msg_type"]
+            if kind == "execute_result":
+                result = message["content"]["data"].get("text/plain", "")
+            elif kind == "status" and message["content"]["execution_state"] == "idle":
+                return result
+
+    def close(self) -> None:
+        self.client.stop_channels()
+        self.manager.shutdown_kernel(now=True)
+
+
+def time_jupyter_first_result(runs: int) -> list[float]:
+    """ms from starting a bare kernel to the first result of 1+1."""
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        kernel = JupyterKernel()
+        try:
+            kernel.client.wait_for_ready(timeout=60)
+            assert kernel.ask("1+1") == "2"
+            samples.append((time.perf_counter() - started) * 1000)
+        finally:
+            kernel.close()
+    return samples
+
+
+def time_pipe_first_result(runs: int) -> list[float]:
+    """ms from starting `python -c` (pipe-driven) to the first result of 1+1."""
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        process = PipePython()
+        try:
+            assert process.ask("1+1") == "2"
+            samples.append((time.perf_counter() - started) * 1000)
+        finally:
+            process.close()
+    return samples
+
+
+def run(main) -> None:
+    asyncio.run(main())
