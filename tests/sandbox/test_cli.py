@@ -1,0 +1,146 @@
+"""`codeinterp exec` and `codeinterp doctor`, run as the commands a user types (real sandboxes)."""
+
+import csv
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[2]
+CLI = [str(Path(sys.executable).parent / "codeinterp")]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def codeinterp(*args: str, stdin: str | None = None, tmp_path: Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODEINTERP_")}
+    env["CODEINTERP_DATA_DIR"] = str(tmp_path / "data")
+    return subprocess.run(CLI + list(args), input=stdin, capture_output=True, text=True, timeout=timeout,
+                          env=env, cwd=tmp_path)
+
+
+def test_exec_from_a_file_prints_stdout_stderr_and_the_last_value(tmp_path):
+    script = tmp_path / "hello.py"
+    script.write_text("import sys\nprint('hello from the sandbox')\nprint('a warning', file=sys.stderr)\n6 * 7\n")
+    done = codeinterp("exec", str(script), tmp_path=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "hello from the sandbox\n42\n"
+    assert "a warning" in done.stderr and "hello" not in done.stderr
+
+
+def test_exec_from_stdin_runs_isolated(tmp_path):
+    code = "import os\nprint(os.getcwd(), os.getuid())\nprint(os.path.exists('/work'))\n"
+    done = codeinterp("exec", "-", stdin=code, tmp_path=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["/mnt/data 65534", "False"]
+
+
+def test_exec_without_a_file_argument_reads_stdin(tmp_path):
+    done = codeinterp("exec", stdin="print(sum(range(10)))", tmp_path=tmp_path)
+    assert (done.returncode, done.stdout) == (0, "45\n"), done.stderr
+
+
+def test_exec_exits_1_when_the_code_raises(tmp_path):
+    done = codeinterp("exec", "-", stdin="print('before')\nraise ValueError('boom')\n", tmp_path=tmp_path)
+    assert done.returncode == 1
+    assert done.stdout == "before\n"
+    assert "ValueError" in done.stderr and "boom" in done.stderr and "Traceback" in done.stderr
+
+
+def test_exec_exits_124_on_timeout(tmp_path):
+    done = codeinterp("exec", "-", "--timeout", "1", stdin="print('started', flush=True)\nimport time\n"
+                      "time.sleep(30)\nprint('never')\n", tmp_path=tmp_path)
+    assert done.returncode == 124, (done.stdout, done.stderr)
+    assert done.stdout == "started\n"
+    assert "KeyboardInterrupt" in done.stderr and "timeout" in done.stderr
+
+
+def test_exec_exits_124_when_the_code_ignores_the_interrupt(tmp_path):
+    code = ("import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nprint('stubborn', flush=True)\n"
+            "while True:\n    time.sleep(0.1)\n")
+    done = codeinterp("exec", "-", "--timeout", "1", stdin=code, tmp_path=tmp_path)
+    assert done.returncode == 124, (done.stdout, done.stderr)
+    assert done.stdout == "stubborn\n"
+    assert "killed" in done.stderr
+
+
+def test_exec_of_a_missing_file_fails_clearly(tmp_path):
+    done = codeinterp("exec", str(tmp_path / "nope.py"), tmp_path=tmp_path)
+    assert done.returncode not in (0, 124)
+    assert "nope.py" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_exec_files_out_saves_images_and_created_files(tmp_path):
+    code = """
+import matplotlib.pyplot as plt
+import pandas as pd
+frame = pd.DataFrame({"x": [1, 2, 3], "y": [1, 4, 9]})
+frame.to_csv("/mnt/data/squares.csv", index=False)
+plt.plot(frame.x, frame.y)
+plt.title("squares")
+plt.show()
+print("done")
+"""
+    out = tmp_path / "out"
+    done = codeinterp("exec", "-", "--files-out", str(out), stdin=code, tmp_path=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "done\n"
+    image = out / "image-1.png"
+    assert image.read_bytes().startswith(PNG_MAGIC)
+    assert len(image.read_bytes()) > 1000
+    rows = list(csv.DictReader(io.StringIO((out / "squares.csv").read_text())))
+    assert rows == [{"x": "1", "y": "1"}, {"x": "2", "y": "4"}, {"x": "3", "y": "9"}]
+    assert sorted(p.name for p in out.iterdir()) == ["image-1.png", "squares.csv"]
+
+
+def test_exec_files_out_never_copies_links_to_host_files(tmp_path):
+    code = "import os\nos.symlink('/etc/passwd', '/mnt/data/passwd')\nopen('/mnt/data/mine.txt', 'w').write('ok')\n"
+    out = tmp_path / "out"
+    done = codeinterp("exec", "-", "--files-out", str(out), stdin=code, tmp_path=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["mine.txt"]
+    assert (out / "mine.txt").read_text() == "ok"
+
+
+@pytest.fixture(scope="module")
+def doctor_output(tmp_path_factory):
+    return codeinterp("doctor", tmp_path=tmp_path_factory.mktemp("doctor"))
+
+
+def test_doctor_prints_each_isolation_feature(doctor_output):
+    text = doctor_output.stdout
+    for feature in ("bubblewrap", "namespaces", "cgroups", "seccomp", "no_new_privs"):
+        lines = [line for line in text.splitlines() if feature in line.split()]
+        assert lines, (feature, text)
+        assert lines[0].split()[0] == "OK", lines[0]  # this host (root, bwrap, cgroup v1) gives every one
+    bwrap_line = next(line for line in text.splitlines() if "bubblewrap" in line.split())
+    version = subprocess.run(["bwrap", "--version"], capture_output=True, text=True).stdout.strip()
+    assert version in bwrap_line
+    assert "v1" in text or "v2" in text
+    assert "CODEINTERP_SANDBOX_UNSAFE" in text
+    assert doctor_output.returncode == 0, text + doctor_output.stderr
+
+
+def test_doctor_prints_the_sandbox_package_versions(doctor_output):
+    text = doctor_output.stdout
+    python = PROJECT / ".sandbox-env" / "bin" / "python"
+    for name in ("numpy", "pandas", "matplotlib", "scikit-learn", "pyarrow"):
+        real = subprocess.run([str(python), "-c", f"import importlib.metadata as m; print(m.version({name!r}))"],
+                              capture_output=True, text=True).stdout.strip()
+        assert real
+        assert any(line.split() == [name, real] for line in text.splitlines()), (name, real, text)
+    assert "MISSING" not in text
+
+
+def test_doctor_tells_what_is_lost_without_bubblewrap(tmp_path):
+    # a PATH without bwrap: the host looks like a laptop without bubblewrap
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODEINTERP_")}
+    env["PATH"] = str(tmp_path)
+    done = subprocess.run(CLI + ["doctor"], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert done.returncode == 1
+    line = next(line for line in done.stdout.splitlines() if "bubblewrap" in line.split())
+    assert line.split()[0] == "MISSING"
+    assert "without it" in done.stdout
+    assert "REFUSES" in done.stdout and "CODEINTERP_SANDBOX_UNSAFE=1" in done.stdout
