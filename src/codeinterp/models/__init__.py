@@ -1,0 +1,1 @@
+"""The upstream model: an OpenAI-compatible Chat Completions client (see `client`)."""
