@@ -93,6 +93,22 @@ class SessionGroup:
             except ProcessLookupError:
                 pass
 
+    def busy(self) -> bool:
+        """Whether any process of the session is still there (exited ones not yet reaped included)."""
+        pids_dir = self.dirs[1] if self.version == 1 else self.dirs[0]
+        try:
+            return int((pids_dir / "pids.current").read_text()) > 0
+        except (FileNotFoundError, ValueError):
+            return bool(self.pids())
+
+    def empty_out(self, timeout: float = 5.0) -> None:
+        """Kill every process of the session and wait until they are gone, so that a new kernel
+        gets the whole process and memory budget."""
+        deadline = time.monotonic() + timeout
+        while self.busy() and time.monotonic() < deadline:
+            self.kill()
+            time.sleep(0.01)
+
     def remove(self) -> None:
         """Kill what is left and remove the groups (waiting briefly for the processes to go)."""
         deadline = time.monotonic() + 2.0

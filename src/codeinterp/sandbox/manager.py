@@ -28,7 +28,7 @@ from codeinterp.sandbox.types import (
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
-SANDBOX_FILES = ("zygote.py", "kernel.py")  # all of codeinterp that a sandbox sees
+SANDBOX_FILES = ("zygote.py", "kernel.py", "seccomp_policy.py")  # all of codeinterp that a sandbox sees
 INSIDE = "/opt/codeinterp"
 INSIDE_ENV = "/opt/venv"  # where the sandbox's Python environment appears inside
 SANDBOX_UID = 65534
@@ -87,6 +87,16 @@ class Kernel:
     async def receive(self) -> dict | None:
         line = await self.reader.readline()
         return json.loads(line) if line else None
+
+    def alive(self) -> bool:
+        """False once the kernel has exited or closed its socket (checked between executions)."""
+        if self.reader.at_eof() or self.writer.is_closing():
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
 
     def kill(self) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -157,6 +167,9 @@ class Session:
                 if asyncio.iscoroutine(maybe):
                     await maybe
 
+        if self.kernel is not None and not self.kernel.alive():
+            await self._kill_kernel(f"The kernel stopped between executions ({self._death_reason()}) and was "
+                                    "restarted; variables and imports were lost (files in /mnt/data remain).")
         if self.kernel is None:
             await self._start_kernel()
         if self._restart_notice:
@@ -168,7 +181,8 @@ class Session:
         self._interrupted = False
         timeout = timeout if timeout is not None else self.manager.settings.sandbox_exec_timeout_seconds
         grace = self.manager.settings.sandbox_interrupt_grace_seconds
-        await kernel.send({"type": "execute", "code": code})
+        with contextlib.suppress(ConnectionError):  # a kernel that just died: the reader sees the end
+            await kernel.send({"type": "execute", "code": code})
         reading = asyncio.ensure_future(self._read_until_done(kernel, result, emit))
         try:
             await asyncio.wait_for(asyncio.shield(reading), timeout)
@@ -231,10 +245,13 @@ class Session:
                 result.truncated = result.truncated or bool(message.get("truncated"))
                 return message["status"]
 
+    def _death_reason(self) -> str:
+        if self.group and self.group.out_of_memory():
+            return f"the session's memory limit ({self.limits.memory_mb} MB) was exceeded"
+        return "the kernel process died"
+
     async def _crashed(self, result: ExecutionResult, emit) -> None:
-        oom = bool(self.group and self.group.out_of_memory())
-        reason = (f"the session's memory limit ({self.limits.memory_mb} MB) was exceeded" if oom
-                  else "the kernel process died")
+        reason = self._death_reason()
         await self._kill_kernel(f"The previous kernel stopped ({reason}) and was restarted; variables and "
                                 "imports were lost (files in /mnt/data remain).")
         result.status = "crashed"
@@ -257,6 +274,8 @@ class Session:
         if self.group is None and self.manager.use_cgroups:
             self.group = await asyncio.to_thread(cgroups.SessionGroup, self.id, self.limits.memory_mb,
                                                  self.limits.pids, self.limits.cpu_shares)
+        elif self.group:  # a restart: what is left of the previous kernel goes first
+            await asyncio.to_thread(self.group.empty_out)
         if self.group:
             self.group.reset_memory_events()
         self.kernel = await self.manager._spawn(self)
@@ -294,7 +313,7 @@ class SandboxManager:
         self._spawn_lock = asyncio.Lock()
         self._reaper: asyncio.Task | None = None
         self.session_root = self.sessions_dir
-        self._runtime_dir: Path | None = None
+        self._starting: asyncio.Task | None = None
 
     # ---- start and stop ------------------------------------------------------------------
 
@@ -308,8 +327,16 @@ class SandboxManager:
         python = self.settings.sandbox_env / "bin" / "python"
         if not python.exists():
             raise SandboxError(f"The sandbox's Python environment is missing ({python}); run scripts/setup.sh.")
-        await self._start_zygote()
+        # The warm parent takes seconds to import the data stack: it starts in the background and
+        # the first create_session waits for it, so that a server answers at once.
+        self._starting = asyncio.create_task(self._start_zygote())
         self._reaper = asyncio.create_task(self._reap_idle())
+
+    async def wait_ready(self) -> None:
+        """Wait until the warm parent is ready to fork kernels (raises if it failed to start)."""
+        if self._starting is None:
+            raise SandboxError("The sandbox manager was not started.")
+        await asyncio.shield(self._starting)
 
     def _bwrap_command(self, base_prefix: str, python_version: str) -> list[str]:
         command = ["bwrap", "--die-with-parent", "--unshare-net", "--unshare-ipc", "--unshare-uts",
@@ -348,9 +375,10 @@ class SandboxManager:
 
     async def _start_zygote(self) -> None:
         python = self.settings.sandbox_env / "bin" / "python"
-        base_prefix, python_version = subprocess.run(
-            [str(python), "-c", "import sys; print(sys.base_prefix); print('%d.%d' % sys.version_info[:2])"],
-            capture_output=True, text=True, check=True).stdout.split()
+        probe = await asyncio.to_thread(
+            subprocess.run, [str(python), "-I", "-c", "import sys; print(sys.base_prefix); print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True, text=True, check=True)
+        base_prefix, python_version = probe.stdout.split()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         env = self._kernel_env()
         if self.isolated:
@@ -383,6 +411,11 @@ class SandboxManager:
     async def close(self) -> None:
         if self._reaper:
             self._reaper.cancel()
+        if self._starting:
+            if not self._starting.done():
+                self._starting.cancel()
+            with contextlib.suppress(BaseException):
+                await self._starting
         for session in list(self._sessions.values()):
             await session.close()
         if self._control:
@@ -397,6 +430,7 @@ class SandboxManager:
     # ---- sessions ------------------------------------------------------------------------
 
     async def create_session(self, limits: Limits | None = None, expiry_seconds: float | None = None) -> Session:
+        await self.wait_ready()
         if len(self._sessions) >= self.settings.sandbox_max_sessions:
             raise SessionLimitReached(f"This server runs at most {self.settings.sandbox_max_sessions} sandbox "
                                       "sessions at once; try again when one ends.")

@@ -161,3 +161,41 @@ def test_live_session_cap(tmp_path):
         assert harness.execute(second, "2 + 2").text == "4\n"
     finally:
         harness.close()
+
+
+def test_kernel_that_dies_between_executions_is_restarted_with_a_notice(sandbox, session):
+    sandbox.execute(session, "import os, threading, time\n"
+                             "threading.Thread(target=lambda: (time.sleep(0.2), os._exit(1))).start()")
+    time.sleep(1)
+    result = sandbox.execute(session, "1 + 1")
+    assert result.status == "ok" and result.state_lost
+    assert result.outputs[0].kind == "notice" and "between executions" in result.outputs[0].text
+    assert result.outputs[-1].text == "2"
+
+
+def test_out_of_memory_is_a_crash_naming_the_limit(sandbox):
+    from dataclasses import replace
+
+    from codeinterp.sandbox.manager import limits_from
+
+    session = sandbox.session(limits=replace(limits_from(sandbox.settings), memory_mb=200))
+    try:
+        result = sandbox.execute(session, "kept = 1\nblob = b'x' * (400 << 20)")
+        assert result.status == "crashed" and result.state_lost
+        assert "memory limit (200 MB)" in result.outputs[-1].text
+        after = sandbox.execute(session, "'kept' in globals()")
+        assert after.outputs[0].kind == "notice" and after.outputs[-1].text == "False"
+    finally:
+        sandbox.run(session.close())
+
+
+def test_manager_starts_at_once_and_sessions_wait_for_the_warm_parent(tmp_path):
+    from tests.sandbox.conftest import SandboxHarness
+
+    harness = SandboxHarness(tmp_path)
+    try:
+        assert not harness.manager._starting.done()  # start() returned before the data stack was imported
+        session = harness.session()
+        assert harness.execute(session, "1 + 1").text == "2\n"
+    finally:
+        harness.close()
