@@ -341,9 +341,11 @@ def test_bad_requests(client):
 
 
 def test_restart_during_a_run_fails_it_with_a_reason(server, client, upstream):
-    upstream.script([{"delay": 30, "text": "too late"}])
     assistant = make_assistant(client)
-    thread = client.beta.threads.create(messages=[{"role": "user", "content": "Slow one."}])
+    upstream.script([python("kept = 1"), {"text": "Set."}])
+    thread, _ = ask(client, assistant, "Set a variable.")
+    upstream.script([{"delay": 30, "text": "too late"}])
+    client.beta.threads.messages.create(thread.id, role="user", content="Slow one.")
     run = client.beta.threads.runs.create(thread.id, assistant_id=assistant.id)
     wait_for(lambda: client.beta.threads.runs.retrieve(run.id, thread_id=thread.id).status == "in_progress")
     polled = client.beta.threads.runs.with_raw_response.retrieve(run.id, thread_id=thread.id)
@@ -352,6 +354,13 @@ def test_restart_during_a_run_fails_it_with_a_reason(server, client, upstream):
     after = client.beta.threads.runs.retrieve(run.id, thread_id=thread.id)
     assert after.status == "failed"
     assert after.last_error.code == "server_error" and "restarted" in after.last_error.message
+
+    # The thread goes on in a new session, and the model is told that its state is gone.
+    upstream.script([python("kept"), {"text": "Lost it."}])
+    _, again = ask(client, assistant, "Still there?", thread=thread)
+    assert again.status == "completed"
+    told = upstream.requests[-1]["messages"][-1]["content"]
+    assert "earlier session ended" in told and "NameError" in told
 
 
 def test_no_upstream_configured_is_a_400(tmp_path):

@@ -341,6 +341,8 @@ class RunLoop:
             config = _RunConfig(run)
             await s.commit()
             run_dict = run_to_dict(run)
+        if self.thread_session.sandbox is None and _ran_code(messages):
+            self.thread_session.state_lost = True  # code ran here before, in a session that is gone
         ar.publish("thread.run.in_progress", run_dict)
         usage = dict(config.usage or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0})
 
@@ -488,7 +490,8 @@ class RunLoop:
             sandbox = await self.sessions.sandbox(ts)
             note = ""
             if ts.state_lost:
-                note = "[note: this thread's previous session expired; variables and files from it are gone]\n"
+                note = ("[note: this thread's earlier session ended (it expired or the server restarted); "
+                        "variables and files made in it are gone, input files were copied again]\n")
                 ts.state_lost = False
             if ar.cancel_requested:
                 raise RunCancelled()
@@ -520,6 +523,11 @@ class RunLoop:
         async with self.db.session() as s:
             await s.execute(update(Run).where(Run.id == self.ar.id).values(usage=dict(usage)))
             await s.commit()
+
+
+def _ran_code(messages: list[dict]) -> bool:
+    return any(call["function"]["name"] == TOOL_NAME
+               for m in messages for call in m.get("tool_calls") or [])
 
 
 def _chat_tool_call(step: ToolStepWriter, call: ToolCallState) -> dict:

@@ -39,7 +39,7 @@ class ThreadSession:
     generated: dict[str, str] = field(default_factory=dict)  # path -> id of its latest output file
     sandbox: object | None = None  # codeinterp.sandbox.manager.Session once started
     copied: set[str] = field(default_factory=set)  # file ids present in the current sandbox
-    state_lost: bool = False  # a previous sandbox of this thread expired or died
+    state_lost: bool = False  # a previous sandbox of this thread expired, or the server restarted
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     last_used: float = field(default_factory=time.monotonic)
 
