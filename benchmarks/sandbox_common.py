@@ -73,14 +73,19 @@ def pss_kb(pid: int) -> int:
 
 
 def zygote_pids(manager) -> list[int]:
-    """The warm parent and bubblewrap above it (shared by every session)."""
+    """bubblewrap and the warm parent (shared by every session), without the sessions' kernels."""
     zygote = getattr(manager, "_zygote", None)
     if zygote is None:
         return []
-    found = [zygote.pid]
-    with contextlib.suppress(OSError):
-        children = Path(f"/proc/{zygote.pid}/task/{zygote.pid}/children").read_text().split()
-        found += [int(pid) for pid in children]
+    kernels = {pid for session in manager.sessions for pid in session_pids(session)}
+    found, queue = [], [zygote.pid]
+    while queue:
+        pid = queue.pop()
+        if pid in kernels:
+            continue
+        found.append(pid)
+        with contextlib.suppress(OSError):
+            queue += [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     return found
 
 
