@@ -224,6 +224,36 @@ def prepare() -> None:
     import pandas  # noqa: F401
 
     shell = _make_shell()
+    _warm_up()
+
+
+class _Discard:
+    """The channel while warming up in the zygote: output goes nowhere."""
+
+    truncated = False
+
+    def output(self, *args, **kwargs) -> None:
+        pass
+
+    def send(self, msg: dict) -> None:
+        pass
+
+
+def _warm_up() -> None:
+    """Run a value, a figure and an error once, so that every session starts with IPython's and
+    matplotlib's lazy machinery already built; then freeze the heap so that the garbage collector
+    does not touch (and copy) the zygote's pages in every child."""
+    global channel
+    import gc
+
+    channel = _Discard()
+    for code in ("1 + 1", "import matplotlib.pyplot as _plt\n_plt.plot([1, 2])\n_plt.show()", "1 / 0"):
+        shell.run_cell(code, store_history=False)
+    shell.run_cell("del _plt", store_history=False)
+    shell.user_ns.update({"_": "", "__": "", "___": ""})
+    channel = None
+    gc.collect()
+    gc.freeze()
 
 
 def serve(sock: socket.socket, output_bytes: int) -> None:
