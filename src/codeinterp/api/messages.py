@@ -1,41 +1,32 @@
 """/v1/threads/{thread_id}/messages: create, list, retrieve, modify, delete."""
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from codeinterp.api.auth import current_project
 from codeinterp.api.deps import db_session
 from codeinterp.api.pagination import ListQuery, paginate
-from codeinterp.api.schemas.threads import (
+from codeinterp.api.schemas.messages import (
     CreateMessageRequest, DeleteMessageResponse, ListMessagesResponse, MessageObject, ModifyMessageRequest,
 )
 from codeinterp.store.assistants import (
-    Message, Thread, check_metadata, create_message, get_owned, message_to_dict,
+    Message, Thread, check_metadata, create_message, get_message, get_owned, message_to_dict,
 )
-from codeinterp.store.errors import NotFound
 
 router = APIRouter(prefix="/v1/threads/{thread_id}/messages", tags=["Assistants"])
 
 
-async def _message(session: AsyncSession, project_id: str, thread_id: str, message_id: str) -> Message:
-    await get_owned(session, Thread, project_id, thread_id, "thread")
-    row = await get_owned(session, Message, project_id, message_id, "message")
-    if row.thread_id != thread_id:
-        raise NotFound("message", message_id)
-    return row
-
-
-@router.post("", response_model=MessageObject)
+@router.post("", operation_id="createMessage", response_model=MessageObject)
 async def create_message_endpoint(thread_id: str, body: CreateMessageRequest,
                                   project_id: str = Depends(current_project),
                                   session: AsyncSession = Depends(db_session)) -> dict:
     return message_to_dict(await create_message(session, project_id, thread_id, body.model_dump(exclude_unset=True)))
 
 
-@router.get("", response_model=ListMessagesResponse)
-async def list_messages(thread_id: str, run_id: str | None = None, query: ListQuery = Depends(ListQuery),
-                        project_id: str = Depends(current_project),
+@router.get("", operation_id="listMessages", response_model=ListMessagesResponse)
+async def list_messages(thread_id: str, run_id: str | None = Query(None, max_length=256),
+                        query: ListQuery = Depends(ListQuery), project_id: str = Depends(current_project),
                         session: AsyncSession = Depends(db_session)) -> dict:
     await get_owned(session, Thread, project_id, thread_id, "thread")
     stmt = select(Message).where(Message.project_id == project_id, Message.thread_id == thread_id)
@@ -44,26 +35,26 @@ async def list_messages(thread_id: str, run_id: str | None = None, query: ListQu
     return await paginate(session, stmt, Message, query, message_to_dict, order_column=Message.sequence)
 
 
-@router.get("/{message_id}", response_model=MessageObject)
+@router.get("/{message_id}", operation_id="getMessage", response_model=MessageObject)
 async def retrieve_message(thread_id: str, message_id: str, project_id: str = Depends(current_project),
                            session: AsyncSession = Depends(db_session)) -> dict:
-    return message_to_dict(await _message(session, project_id, thread_id, message_id))
+    return message_to_dict(await get_message(session, project_id, thread_id, message_id))
 
 
-@router.post("/{message_id}", response_model=MessageObject)
+@router.post("/{message_id}", operation_id="modifyMessage", response_model=MessageObject)
 async def modify_message(thread_id: str, message_id: str, body: ModifyMessageRequest,
                          project_id: str = Depends(current_project),
                          session: AsyncSession = Depends(db_session)) -> dict:
-    row = await _message(session, project_id, thread_id, message_id)
+    row = await get_message(session, project_id, thread_id, message_id)
     if "metadata" in body.model_fields_set:
         row.metadata_ = check_metadata(body.metadata)
     await session.flush()
     return message_to_dict(row)
 
 
-@router.delete("/{message_id}", response_model=DeleteMessageResponse)
+@router.delete("/{message_id}", operation_id="deleteMessage", response_model=DeleteMessageResponse)
 async def delete_message(thread_id: str, message_id: str, project_id: str = Depends(current_project),
                          session: AsyncSession = Depends(db_session)) -> dict:
-    row = await _message(session, project_id, thread_id, message_id)
+    row = await get_message(session, project_id, thread_id, message_id)
     await session.delete(row)
     return {"id": message_id, "object": "thread.message.deleted", "deleted": True}

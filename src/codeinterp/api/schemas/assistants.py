@@ -1,12 +1,20 @@
 """Assistants: request and response models written from the contract (`CreateAssistantRequest`,
 `ModifyAssistantRequest`, `AssistantObject`, `ListAssistantsResponse`, `DeleteAssistantResponse`).
 
-Types and bounds are checked here; references to other objects (file ids) and the tools we
-support are checked by the store, which every path of creation shares."""
+Requests are checked here for types and bounds only; the store checks the rest (tools, file ids,
+response formats) for every way of creating objects, and names the parameter at fault."""
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from codeinterp.api.schemas.runs import FunctionObject  # one schema of that name for the whole API
+
+ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
+
+
+_RESPONSE_FORMAT = ("'auto', {\"type\": \"text\"}, {\"type\": \"json_object\"} or "
+                    "{\"type\": \"json_schema\", \"json_schema\": {name, description, schema, strict}}")
 
 
 class Request(BaseModel):
@@ -18,27 +26,73 @@ class CreateAssistantRequest(Request):
     name: str | None = Field(default=None, max_length=256)
     description: str | None = Field(default=None, max_length=512)
     instructions: str | None = Field(default=None, max_length=256000)
-    reasoning_effort: str | None = None
+    reasoning_effort: ReasoningEffort | None = None
     tools: list[dict[str, Any]] = Field(default_factory=list, max_length=128)
     tool_resources: dict[str, Any] | None = None
     metadata: dict[str, str] | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
-    response_format: Literal["auto"] | dict[str, Any] | None = None
+    response_format: Any = Field(default=None, description=_RESPONSE_FORMAT)
 
 
 class ModifyAssistantRequest(Request):
     model: str | None = Field(default=None, min_length=1, max_length=256)
+    reasoning_effort: ReasoningEffort | None = None
     name: str | None = Field(default=None, max_length=256)
     description: str | None = Field(default=None, max_length=512)
     instructions: str | None = Field(default=None, max_length=256000)
-    reasoning_effort: str | None = None
     tools: list[dict[str, Any]] | None = Field(default=None, max_length=128)
     tool_resources: dict[str, Any] | None = None
     metadata: dict[str, str] | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
-    response_format: Literal["auto"] | dict[str, Any] | None = None
+    response_format: Any = Field(default=None, description=_RESPONSE_FORMAT)
+
+
+class AssistantToolsCode(BaseModel):
+    type: Literal["code_interpreter"]
+
+
+class AssistantToolsFunction(BaseModel):
+    type: Literal["function"]
+    function: FunctionObject
+
+
+AssistantTool = Annotated[AssistantToolsCode | AssistantToolsFunction, Field(discriminator="type")]
+
+
+class CodeInterpreterResources(BaseModel):
+    file_ids: list[str] = Field(default_factory=list, max_length=20)
+
+
+class ToolResources(BaseModel):
+    code_interpreter: CodeInterpreterResources | None = Field(default=None, exclude_if=lambda v: v is None)
+
+
+class ResponseFormatText(BaseModel):
+    type: Literal["text"]
+
+
+class ResponseFormatJsonObject(BaseModel):
+    type: Literal["json_object"]
+
+
+class JsonSchema(BaseModel):
+    description: str | None = None
+    name: str
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+    strict: bool | None = None
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+
+class ResponseFormatJsonSchema(BaseModel):
+    type: Literal["json_schema"]
+    json_schema: JsonSchema
+
+
+ResponseFormat = Annotated[ResponseFormatText | ResponseFormatJsonObject | ResponseFormatJsonSchema,
+                           Field(discriminator="type")]
 
 
 class AssistantObject(BaseModel):
@@ -49,12 +103,12 @@ class AssistantObject(BaseModel):
     description: str | None
     model: str
     instructions: str | None
-    tools: list[dict[str, Any]]
-    tool_resources: dict[str, Any] | None = None
+    tools: list[AssistantTool]
+    tool_resources: ToolResources | None = None
     metadata: dict[str, str] | None
     temperature: float | None = None
     top_p: float | None = None
-    response_format: Literal["auto"] | dict[str, Any] | None = None
+    response_format: Literal["auto"] | ResponseFormat | None = None
 
 
 class ListAssistantsResponse(BaseModel):

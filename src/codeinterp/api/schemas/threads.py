@@ -1,30 +1,21 @@
-"""Threads and messages: request and response models written from the contract
-(`CreateThreadRequest`, `ModifyThreadRequest`, `ThreadObject`, `DeleteThreadResponse`,
-`CreateMessageRequest`, `ModifyMessageRequest`, `MessageObject`, `ListMessagesResponse`,
-`DeleteMessageResponse`)."""
+"""Threads: request and response models written from the contract (`CreateThreadRequest`,
+`ModifyThreadRequest`, `ThreadObject`, `DeleteThreadResponse`)."""
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
+
+from codeinterp.api.schemas.assistants import ToolResources
 
 
 class Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class CreateMessageRequest(Request):
-    role: Literal["user", "assistant"]
-    content: str | list[dict[str, Any]]
-    attachments: list[dict[str, Any]] | None = None
-    metadata: dict[str, str] | None = None
-
-
-class ModifyMessageRequest(Request):
-    metadata: dict[str, str] | None = None
-
-
 class CreateThreadRequest(Request):
-    messages: list[CreateMessageRequest] | None = None
+    # Each message is a `CreateMessageRequest`, checked by the store so that errors name
+    # the parameter, e.g. `messages[1].content`.
+    messages: list[dict[str, Any]] | None = None
     tool_resources: dict[str, Any] | None = None
     metadata: dict[str, str] | None = None
 
@@ -38,7 +29,7 @@ class ThreadObject(BaseModel):
     id: str
     object: Literal["thread"]
     created_at: int
-    tool_resources: dict[str, Any] | None
+    tool_resources: ToolResources | None
     metadata: dict[str, str] | None
 
 
@@ -46,34 +37,3 @@ class DeleteThreadResponse(BaseModel):
     id: str
     deleted: bool
     object: Literal["thread.deleted"]
-
-
-class MessageObject(BaseModel):
-    id: str
-    object: Literal["thread.message"]
-    created_at: int
-    thread_id: str
-    status: Literal["in_progress", "incomplete", "completed"]
-    incomplete_details: dict[str, Any] | None
-    completed_at: int | None
-    incomplete_at: int | None
-    role: Literal["user", "assistant"]
-    content: list[dict[str, Any]]
-    assistant_id: str | None
-    run_id: str | None
-    attachments: list[dict[str, Any]] | None
-    metadata: dict[str, str] | None
-
-
-class ListMessagesResponse(BaseModel):
-    object: Literal["list"]
-    data: list[MessageObject]
-    first_id: str | None
-    last_id: str | None
-    has_more: bool
-
-
-class DeleteMessageResponse(BaseModel):
-    id: str
-    deleted: bool
-    object: Literal["thread.message.deleted"]
