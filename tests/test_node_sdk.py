@@ -37,7 +37,7 @@ def test_seed_flow_through_the_node_sdk(node_sdk, server, upstream):
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
 
-    assert result["status"] == "completed"
+    assert result["status"] == "completed", result.get("last_error")
     assert result["reply"] == reply
     link = "sandbox:/mnt/data/summed.csv"
     assert result["annotation"] == {"start": reply.index(link), "end": reply.index(link) + len(link), "text": link}

@@ -22,6 +22,10 @@ const thread = await client.beta.threads.create({
 
 // 1. Polled run.
 const run = await client.beta.threads.runs.createAndPoll(thread.id, { assistant_id: assistant.id });
+if (run.status !== "completed") {
+  console.log(JSON.stringify({ status: run.status, last_error: run.last_error }));
+  process.exit(0);
+}
 const messages = await client.beta.threads.messages.list(thread.id, { order: "asc" });
 const steps = await client.beta.threads.runs.steps.list(run.id, { thread_id: thread.id });
 const reply = messages.data.at(-1);
