@@ -17,14 +17,20 @@ from sandbox_common import (
 )
 
 
+PHASES: dict[str, list[float]] = {"create_session": [], "first execute": []}
+
+
 async def new_session_first_result(manager) -> float:
     started = time.perf_counter()
     session = await manager.create_session()
+    created = time.perf_counter()
     result = await session.execute("1+1")
-    elapsed = (time.perf_counter() - started) * 1000
+    finished = time.perf_counter()
     assert result.status == "ok" and result.text == "2\n", result.outputs
+    PHASES["create_session"].append((created - started) * 1000)
+    PHASES["first execute"].append((finished - created) * 1000)
     await session.close()
-    return elapsed
+    return (finished - started) * 1000
 
 
 async def burst(manager, size: int) -> tuple[list[float], float]:
@@ -43,7 +49,10 @@ async def main() -> None:
 
     async with sandbox_manager() as manager:
         await new_session_first_result(manager)  # warm-up
+        for phase in PHASES.values():
+            phase.clear()
         sequential = [await new_session_first_result(manager) for _ in range(args.sessions)]
+        phases = {name: list(values) for name, values in PHASES.items()}
         concurrent: list[float] = []
         walls = []
         for _ in range(args.bursts):
@@ -57,6 +66,8 @@ async def main() -> None:
 
     print("New session to the first result of 1+1 (target: p50 <= 50 ms)")
     print(line("codeinterp session, one at a time", sequential))
+    for name, values in phases.items():
+        print(line(f"  of which {name}", values))
     print(line(f"codeinterp session, bursts of {args.burst} at once", concurrent))
     print(f"  {'':<46} whole burst of {args.burst}: p50 {percentile(walls, 50):.0f} ms")
     print("Baselines (same run):")
