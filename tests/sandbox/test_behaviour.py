@@ -199,3 +199,20 @@ def test_manager_starts_at_once_and_sessions_wait_for_the_warm_parent(tmp_path):
         assert harness.execute(session, "1 + 1").text == "2\n"
     finally:
         harness.close()
+
+
+def test_a_dead_warm_parent_is_restarted_and_its_sessions_end(tmp_path):
+    from tests.sandbox.conftest import SandboxHarness
+
+    harness = SandboxHarness(tmp_path)
+    try:
+        old = harness.session()
+        harness.manager._zygote.kill()
+        harness.manager._zygote.wait()
+        fresh = harness.session()
+        assert harness.execute(fresh, "1 + 1").text == "2\n"
+        assert harness.manager.get(old.id) is None
+        with pytest.raises(SessionClosed):
+            harness.execute(old, "1")
+    finally:
+        harness.close()

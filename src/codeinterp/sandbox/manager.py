@@ -206,6 +206,8 @@ class Session:
             raise
         if result.status != "killed":
             status = reading.result()
+            if status is None and self.closed:
+                raise SessionClosed(f"Session {self.id} was closed while it ran code.")
             if status is None:
                 await self._crashed(result, emit)
             elif result.status != "timeout":
@@ -294,6 +296,7 @@ class Session:
         if self.group:
             await asyncio.to_thread(self.group.remove)
         await asyncio.to_thread(shutil.rmtree, self.data_dir, True)
+        self.manager._release(self.id)
         self.manager._forget(self)
 
     def _check_open(self) -> None:
@@ -311,6 +314,7 @@ class SandboxManager:
         self._zygote: subprocess.Popen | None = None
         self._control: socket.socket | None = None
         self._spawn_lock = asyncio.Lock()
+        self._restart_lock = asyncio.Lock()
         self._reaper: asyncio.Task | None = None
         self.session_root = self.sessions_dir
         self._starting: asyncio.Task | None = None
@@ -424,6 +428,18 @@ class SandboxManager:
             self._zygote.kill()
             await asyncio.to_thread(self._zygote.wait)
 
+    async def _restart_zygote(self) -> None:
+        """The warm parent died (killed on the host, say): every session's kernel and files went with
+        it, so those sessions end, and a new parent starts."""
+        log.error("the sandbox parent exited with status %s; restarting it and closing %d sessions",
+                  self._zygote.returncode, len(self._sessions))
+        for session in list(self._sessions.values()):
+            await session.close()
+        if self._control:
+            self._control.close()
+        self._starting = asyncio.create_task(self._start_zygote())
+        await self.wait_ready()
+
     def isolation_report(self) -> dict[str, bool | str]:
         return isolation_report(self.settings)
 
@@ -431,6 +447,9 @@ class SandboxManager:
 
     async def create_session(self, limits: Limits | None = None, expiry_seconds: float | None = None) -> Session:
         await self.wait_ready()
+        async with self._restart_lock:
+            if self._zygote is not None and self._zygote.poll() is not None:
+                await self._restart_zygote()
         if len(self._sessions) >= self.settings.sandbox_max_sessions:
             raise SessionLimitReached(f"This server runs at most {self.settings.sandbox_max_sessions} sandbox "
                                       "sessions at once; try again when one ends.")
@@ -454,6 +473,12 @@ class SandboxManager:
     def get(self, session_id: str) -> Session | None:
         return self._sessions.get(session_id)
 
+    def _release(self, session_id: str) -> None:
+        """Tell the warm parent to unmount a closed session's /mnt/data filesystem."""
+        if self.isolated and self._control is not None and self._zygote is not None and self._zygote.poll() is None:
+            with contextlib.suppress(OSError):
+                self._control.send(json.dumps({"type": "release", "session": session_id}).encode())
+
     def _forget(self, session: Session) -> None:
         self._sessions.pop(session.id, None)
 
@@ -466,7 +491,7 @@ class SandboxManager:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         request = {"session": session.id, "isolate": self.isolated, "tmp_mb": session.limits.tmp_mb,
                    "file_size_mb": session.limits.file_size_mb, "output_bytes": session.limits.output_bytes,
-                   "env": self._kernel_env(),
+                   "data_mb": session.limits.data_mb, "env": self._kernel_env(),
                    "workdir": "/mnt/data" if self.isolated else str(session.data_dir)}
         async with self._spawn_lock:
             if self._zygote is None or self._zygote.poll() is not None:
@@ -502,7 +527,10 @@ class SandboxManager:
             for session in list(self._sessions.values()):
                 if not session._lock.locked() and now - session.last_used > session.expiry_seconds:
                     log.info("closing idle sandbox session %s", session.id)
-                    await session.close()
+                    try:
+                        await session.close()
+                    except Exception:  # noqa: BLE001 - one bad session must not stop the reaper
+                        log.exception("closing idle sandbox session %s failed", session.id)
 
 
 __all__ = ["SandboxManager", "Session", "limits_from", "isolation_report"]
