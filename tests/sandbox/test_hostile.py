@@ -1,8 +1,8 @@
 """Hostile code, one attack per test: each tries to break out of its session, and afterwards the
 host is checked and a neighbouring session must still answer `1+1`.
 
-The harness here has small limits (256 MB memory, 64 processes, 1 MB output, 64 MB /tmp, a
-256 MB filesystem for every /mnt/data) so that bombs go off quickly.
+The harness here has small limits (256 MB memory, 64 processes, 1 MB output, 64 MB /tmp, 64 MB
+of /mnt/data per session) so that bombs go off quickly.
 """
 
 import asyncio
@@ -31,7 +31,7 @@ def hostile(tmp_path_factory):
     harness = SandboxHarness(tmp_path_factory.mktemp("hostile"), sandbox_exec_timeout_seconds=20,
                              sandbox_interrupt_grace_seconds=1, sandbox_memory_mb=256, sandbox_pids=64,
                              sandbox_output_bytes=1024 * 1024, sandbox_tmp_mb=64, sandbox_sessions_tmpfs_mb=256,
-                             sandbox_file_size_mb=512)
+                             sandbox_data_mb=64, sandbox_file_size_mb=512)
     yield harness
     harness.close()
     for key, value in saved.items():
@@ -335,10 +335,42 @@ print(*fill('/mnt/data/fill'))
         assert int(shm_mb) <= 64 and shm_err in ("ENOSPC", "EFBIG", "ENOMEM")
         if len(lines) > 2:
             data_mb, data_err = lines[2].split()
-            assert int(data_mb) <= 256 and data_err in ("ENOSPC", "EFBIG", "ENOMEM")
+            assert int(data_mb) <= 64 and data_err in ("ENOSPC", "EFBIG", "ENOMEM")
     assert abs(free_before - free_after) < 64 * 1024 * 1024  # the host's disk was not touched
     run(hostile, attacker, "import os\nfor p in ['/tmp/fill', '/dev/shm/fill', '/mnt/data/fill']:\n"
                            "    os.path.exists(p) and os.remove(p)")
+
+
+def test_filling_mnt_data_with_many_files_leaves_the_neighbours_space(hostile, attacker, neighbour):
+    code = """
+import errno
+written = 0
+try:
+    for i in range(64):  # 64 files of 8 MB: 512 MB, more than every session's space together
+        with open(f'/mnt/data/part-{i}', 'wb') as f:
+            f.write(b'x' * (8 * 1024 * 1024))
+        written += 8
+    print(written, None)
+except OSError as e:
+    print(written, errno.errorcode.get(e.errno))
+"""
+    result = run(hostile, attacker, code, timeout=60)
+    written, error = printed(result).split()
+    assert int(written) <= 64 and error == "ENOSPC"
+    # the neighbour still has its own space, in the sandbox and through put_file
+    done = run(hostile, neighbour, "open('/mnt/data/big', 'wb').write(b'y' * (32 * 1024 * 1024))")
+    assert done.text == f"{32 * 1024 * 1024}\n", done.outputs
+    hostile.run(neighbour.put_file("uploaded.bin", b"z" * (16 * 1024 * 1024)))
+    assert len(hostile.run(neighbour.read_file("uploaded.bin"))) == 16 * 1024 * 1024
+    run(hostile, neighbour, "import os\nos.remove('/mnt/data/big')\nos.remove('/mnt/data/uploaded.bin')")
+    # once closed, the session's filesystem is gone from the warm parent
+    zygote = Path(hostile.manager.session_root).parts[2]
+    assert attacker.id in Path(f"/proc/{zygote}/mountinfo").read_text()
+    hostile.run(attacker.close())
+    deadline = time.monotonic() + 5
+    while attacker.id in Path(f"/proc/{zygote}/mountinfo").read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert attacker.id not in Path(f"/proc/{zygote}/mountinfo").read_text()
 
 
 @pytest.mark.slow

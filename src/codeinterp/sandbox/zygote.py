@@ -104,6 +104,15 @@ def isolated_child(request: dict, kernel_sock: socket.socket) -> None:
     os._exit(0)
 
 
+def mount_data_dir(request: dict) -> None:
+    """A session's /mnt/data is a memory-backed filesystem of its own, capped at data_mb, so that one
+    session cannot fill the space of the others; mounted at its first kernel, kept across restarts."""
+    path = f"/sessions/{request['session']}"
+    if request.get("isolate") and request.get("data_mb") and not os.path.ismount(path):
+        mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV,
+              f"size={request['data_mb']}m,mode=0755,uid={SANDBOX_UID},gid={SANDBOX_UID}")
+
+
 def reap(*_args) -> None:
     while True:
         try:
@@ -136,7 +145,16 @@ def main() -> None:
         if not message:
             return
         request = json.loads(message)
+        if request.get("type") == "release":  # a closed session: drop its /mnt/data filesystem
+            libc.umount2(f"/sessions/{request['session']}".encode(), MNT_DETACH)
+            continue
         kernel_sock = socket.socket(fileno=fds[0])
+        try:
+            mount_data_dir(request)
+        except OSError as error:
+            kernel_sock.sendall((json.dumps({"type": "failed", "error": repr(error)}) + "\n").encode())
+            kernel_sock.close()
+            continue
         if os.fork() == 0:
             control.close()
             isolated_child(request, kernel_sock)
