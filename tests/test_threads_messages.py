@@ -155,6 +155,8 @@ def test_message_content_parts(client, image):
     ({"content": []}, "content"),
     ({"content": 5}, "content"),
     ({"content": [{"type": "text"}]}, "content[0].text"),
+    ({"content": "x" * 256001}, "content"),
+    ({"content": [{"type": "text", "text": "x" * 256001}]}, "content[0].text"),
     ({"content": [{"type": "audio", "audio": {}}]}, "content[0].type"),
     ({"content": ["plain"]}, "content[0].type"),
     ({"content": [{"type": "text", "text": "x"}, {"type": "image_file", "image_file": {"file_id": "file-nope"}}]},

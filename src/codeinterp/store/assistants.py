@@ -22,6 +22,7 @@ MAX_METADATA_KEYS = 16
 MAX_TOOLS = 128
 MAX_INSTRUCTIONS = 256_000
 MAX_URL = 2_000_000
+MAX_TEXT = 256_000  # characters in one text part of a message, as OpenAI allows
 
 _sequence_lock = threading.Lock()
 _last_sequence = 0
@@ -301,7 +302,7 @@ def _image_detail(part: dict, param: str) -> str:
 def message_content(content: Any, param: str = "content") -> list[dict]:
     """A message's content as the contract's content blocks, from a string or a list of parts."""
     if isinstance(content, str):
-        return [{"type": "text", "text": {"value": content, "annotations": []}}]
+        return [{"type": "text", "text": {"value": check_string(content, param, MAX_TEXT), "annotations": []}}]
     if not isinstance(content, list) or not content:
         raise InvalidRequest("content must be a string or a non-empty array of content parts.", param=param)
     blocks = []
@@ -311,6 +312,7 @@ def message_content(content: Any, param: str = "content") -> list[dict]:
         if kind == "text":
             if not isinstance(part.get("text"), str):
                 raise InvalidRequest("A text part needs 'text', a string.", param=f"{at}.text")
+            check_string(part["text"], f"{at}.text", MAX_TEXT)
             blocks.append({"type": "text", "text": {"value": part["text"], "annotations": []}})
         elif kind == "image_file":
             image = part.get("image_file")
