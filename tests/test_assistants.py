@@ -6,7 +6,10 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
+import schemathesis
 import yaml
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import content_type_conformance, not_a_server_error, response_schema_conformance
 
 # The SDK marks the Assistants API deprecated; it is the API this server serves.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -262,3 +265,29 @@ def test_list_parameters_match_the_contract(contract, served):
         assert set(ours) == set(theirs), path
         assert ours["limit"]["schema"]["default"] == theirs["limit"]["schema"]["default"] == 20
         assert ours["order"]["schema"]["default"] == "desc"
+
+
+# ---- requests generated from the contract (Schemathesis) ---------------------------------
+
+generated = schemathesis.openapi.from_path(CONTRACT).include(
+    path_regex=r"^/(assistants(/\{assistant_id\})?|threads(/\{thread_id\}(/messages(/\{message_id\})?)?)?)$")
+
+
+@generated.parametrize()
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+def test_generated_requests_never_fail_the_server(case, server):
+    """Any body the contract allows (and the mutations Schemathesis makes) answers 200, 400 or 404
+    in OpenAI's error shape, and a 200 matches the contract's schema."""
+    case.headers = {**(case.headers or {}), "Authorization": f"Bearer {server.api_key}"}
+    response = case.call(base_url=server.base_url)
+    checks = [not_a_server_error, content_type_conformance]
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not (isinstance(body, dict) and body.get("data") == []):  # an empty page has null first_id/last_id
+        checks.append(response_schema_conformance)
+    case.validate_response(response, checks=checks)
+    assert response.status_code in (200, 400, 404, 405), response.text
+    if response.status_code >= 400:
+        assert set(body) == {"error"} and set(body["error"]) == {"message", "type", "param", "code"}
