@@ -44,6 +44,8 @@ async def sandbox_manager(**overrides):
     with tempfile.TemporaryDirectory(prefix="codeinterp-bench-") as data_dir:
         manager = SandboxManager(Settings(data_dir=Path(data_dir), **overrides))
         await manager.start()
+        if hasattr(manager, "wait_ready"):  # the warm parent starts in the background
+            await manager.wait_ready()
         try:
             yield manager
         finally:
