@@ -144,3 +144,26 @@ def test_doctor_tells_what_is_lost_without_bubblewrap(tmp_path):
     assert line.split()[0] == "MISSING"
     assert "without it" in done.stdout
     assert "REFUSES" in done.stdout and "CODEINTERP_SANDBOX_UNSAFE=1" in done.stdout
+
+
+def test_exec_exits_1_with_a_notice_when_the_kernel_crashes(tmp_path):
+    done = codeinterp("exec", "-", stdin="print('going', flush=True)\nimport os\nos._exit(3)\n", tmp_path=tmp_path)
+    assert done.returncode == 1
+    assert done.stdout == "going\n"
+    assert "kernel died" in done.stderr
+
+
+def test_exec_without_a_data_dir_leaves_nothing_behind(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODEINTERP_")}
+    done = subprocess.run(CLI + ["exec", "-"], input="open('/mnt/data/x', 'w').write('x')\n1+1", capture_output=True,
+                          text=True, timeout=120, env=env, cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout == "2\n", done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_doctor_says_unsafe_mode_runs_without_isolation(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODEINTERP_")}
+    env.update(PATH=str(tmp_path), CODEINTERP_SANDBOX_UNSAFE="1")
+    done = subprocess.run(CLI + ["doctor"], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    assert done.returncode == 0
+    assert "UNSAFE" in done.stdout and "WITHOUT isolation" in done.stdout
