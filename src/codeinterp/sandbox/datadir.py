@@ -6,6 +6,7 @@ files with one link."""
 
 import os
 import stat
+import subprocess
 from pathlib import Path
 
 from codeinterp.sandbox.types import FileChange, SandboxError
@@ -81,37 +82,55 @@ def read_file(root: Path, name: str) -> bytes:
         os.close(dir_fd)
 
 
+MAX_DEPTH = 32  # directory levels walked below /mnt/data
+MAX_ENTRIES = 20000  # directory entries looked at per walk, whatever their kind
+
+
 def snapshot(root: Path) -> dict[str, tuple[int, int]]:
-    """{relative path: (size, mtime_ns)} of the regular, singly linked files under root."""
+    """{relative path: (size, mtime_ns)} of the regular, singly linked files under root.
+
+    The walk is bounded (depth and entries looked at), so that a session that nests or
+    multiplies directories cannot make the host's walks slow or deep."""
     found: dict[str, tuple[int, int]] = {}
-
-    def walk(dir_fd: int, prefix: str) -> None:
-        with os.scandir(dir_fd) as entries:
-            for entry in entries:
-                info = entry.stat(follow_symlinks=False)
-                if stat.S_ISDIR(info.st_mode) and len(found) < 10000:
-                    try:
-                        sub = os.open(entry.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
-                    except OSError:
-                        continue
-                    try:
-                        walk(sub, f"{prefix}{entry.name}/")
-                    finally:
-                        os.close(sub)
-                elif stat.S_ISREG(info.st_mode) and info.st_nlink == 1:
-                    found[prefix + entry.name] = (info.st_size, info.st_mtime_ns)
-
     try:
         root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     except FileNotFoundError:
         return found
+    pending = [(root_fd, "", 0)]
+    seen = 0
     try:
-        walk(root_fd, "")
+        while pending:
+            dir_fd, prefix, depth = pending.pop()
+            try:
+                with os.scandir(dir_fd) as entries:
+                    for entry in entries:
+                        seen += 1
+                        if seen > MAX_ENTRIES:
+                            return found
+                        info = entry.stat(follow_symlinks=False)
+                        if stat.S_ISREG(info.st_mode) and info.st_nlink == 1:
+                            found[prefix + entry.name] = (info.st_size, info.st_mtime_ns)
+                        elif stat.S_ISDIR(info.st_mode) and depth < MAX_DEPTH:
+                            try:
+                                sub = os.open(entry.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW,
+                                              dir_fd=dir_fd)
+                            except OSError:
+                                continue
+                            pending.append((sub, f"{prefix}{entry.name}/", depth + 1))
+            finally:
+                os.close(dir_fd)
     finally:
-        os.close(root_fd)
+        for dir_fd, _, _ in pending:
+            os.close(dir_fd)
     return found
 
 
 def changes(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> list[FileChange]:
     return [FileChange(path=path, size=size, mtime=mtime / 1e9)
             for path, (size, mtime) in sorted(after.items()) if before.get(path) != (size, mtime)]
+
+
+def remove_tree(root: Path) -> None:
+    """Remove a session's directory, however deep or wide the code made it (never following links)."""
+    subprocess.run(["rm", "-rf", "--one-file-system", "--", str(root)], check=False,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

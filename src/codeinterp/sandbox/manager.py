@@ -295,7 +295,7 @@ class Session:
         await self._kill_kernel(None)
         if self.group:
             await asyncio.to_thread(self.group.remove)
-        await asyncio.to_thread(shutil.rmtree, self.data_dir, True)
+        await asyncio.to_thread(datadir.remove_tree, self.data_dir)
         self.manager._release(self.id)
         self.manager._forget(self)
 

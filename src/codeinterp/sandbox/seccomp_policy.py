@@ -16,8 +16,14 @@ DENIED_SYSCALLS = [
     "swapon", "swapoff", "acct", "open_by_handle_at", "name_to_handle_at", "syslog", "quotactl",
     "settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "sethostname", "setdomainname",
     "iopl", "ioperm", "lookup_dcookie", "fanotify_init", "move_mount", "open_tree", "fsopen",
-    "fsmount", "fspick", "mount_setattr", "personality",
+    "fsmount", "fspick", "mount_setattr", "personality", "io_uring_setup", "io_uring_enter",
+    "io_uring_register",
 ]
+
+# clone() may make threads and processes, never new namespaces (a user namespace would hand the
+# code every capability inside it). clone3() passes its flags in memory, where a filter cannot
+# look, so it fails with ENOSYS and the C library falls back to clone().
+NAMESPACE_FLAGS = [0x10000000, 0x00020000, 0x20000000, 0x40000000, 0x08000000, 0x04000000, 0x02000000]
 
 
 def install() -> None:
@@ -29,4 +35,7 @@ def install() -> None:
             rules.add_rule(pyseccomp.ERRNO(errno.EPERM), name)
         except Exception:  # noqa: BLE001 - a call this architecture does not have
             pass
+    for flag in NAMESPACE_FLAGS:
+        rules.add_rule(pyseccomp.ERRNO(errno.EPERM), "clone", pyseccomp.Arg(0, pyseccomp.MASKED_EQ, flag, flag))
+    rules.add_rule(pyseccomp.ERRNO(errno.ENOSYS), "clone3")
     rules.load()
