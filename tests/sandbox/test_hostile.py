@@ -385,6 +385,52 @@ def test_stdout_flood_is_capped_with_a_marker(hostile, attacker):
     assert run(hostile, attacker, "1+1").text.endswith("2\n")
 
 
+def test_writing_to_the_kernel_socket_directly_is_capped_too(hostile, attacker):
+    # the output cap lives in the kernel, but code can bypass it by writing protocol lines to the socket
+    code = """
+import os, stat
+fds = []
+for name in os.listdir('/proc/self/fd'):
+    try:
+        if stat.S_ISSOCK(os.fstat(int(name)).st_mode):
+            fds.append(int(name))
+    except OSError:
+        pass
+line = b'{"type": "stream", "name": "stdout", "text": "' + b'x' * (1 << 20) + b'"}\\n'
+for fd in fds:
+    for _ in range(64):  # 64 MB through a 1 MB cap
+        os.write(fd, line)
+print('done')
+"""
+    started = time.monotonic()
+    result = run(hostile, attacker, code, timeout=30)
+    assert time.monotonic() - started < 20
+    assert result.truncated
+    assert sum(len(o.text) for o in result.outputs) <= 3 * 1024 * 1024
+    assert any("truncated" in o.text for o in result.outputs if o.kind == "notice")
+    assert run(hostile, attacker, "1+1").text.endswith("2\n")
+
+
+@pytest.mark.parametrize("garbage", ['{"type": "stream"}', '{"type": "display", "png": "!!x"}', '[1]',
+                                     '{"type": "error", "traceback": 1}', 'not json'])
+def test_garbage_on_the_kernel_socket_is_a_crash_not_a_server_error(hostile, attacker, garbage):
+    code = f"""
+import os, stat
+for name in os.listdir('/proc/self/fd'):
+    try:
+        if stat.S_ISSOCK(os.fstat(int(name)).st_mode):
+            os.write(int(name), {garbage!r}.encode() + b'\\n')
+    except OSError:
+        pass
+import time
+time.sleep(1)
+"""
+    result = run(hostile, attacker, code, timeout=10)  # must not raise
+    assert result.status == "crashed", result.outputs
+    again = run(hostile, attacker, "1+1")
+    assert again.state_lost and again.text.endswith("2\n")
+
+
 @pytest.mark.slow
 def test_spinning_every_cpu_leaves_the_neighbour_responsive(hostile, attacker, neighbour):
     code = """

@@ -70,6 +70,30 @@ def missing_isolation(settings: Settings) -> list[str]:
     return missing
 
 
+_FIELDS = {"stream": ("text",), "result": ("text",), "display": ("png",), "error": ("traceback", "ename", "evalue"),
+           "notice": ("text",), "done": ("status",)}
+
+
+def _well_formed(message: object) -> bool:
+    """A message as kernel.py sends it (code in the kernel can write anything to its socket)."""
+    if not isinstance(message, dict):
+        return False
+    fields = _FIELDS.get(message.get("type"), ())
+    if not all(isinstance(message.get(key), str) for key in fields):
+        return False
+    if not isinstance(message.get("text", ""), str):
+        return False
+    if message.get("type") == "display":
+        import base64
+        import binascii
+
+        try:
+            base64.b64decode(message["png"], validate=True)
+        except (binascii.Error, ValueError):
+            return False
+    return True
+
+
 class Kernel:
     """One kernel process and its socket."""
 
@@ -219,14 +243,24 @@ class Session:
 
     async def _read_until_done(self, kernel: Kernel, result: ExecutionResult, emit) -> str | None:
         """Outputs until the kernel says the cell is done; None if the kernel died."""
+        # The kernel caps its own output, but code in it can write to its socket directly: cap it here too.
+        budget, received, cut = self.limits.output_bytes + 1024 * 1024, 0, False
         while True:
             try:
                 message = await kernel.receive()
             except (ConnectionError, ValueError):
                 message = None
-            if message is None:
-                return None
+            if message is None or not _well_formed(message):
+                return None  # dead, or code in it wrote garbage to its socket: treated as a crash
             kind = message.get("type")
+            if kind in ("stream", "result", "display", "error"):
+                received += sum(len(message.get(key) or "") for key in ("text", "png", "traceback"))
+                if received > budget:
+                    if not cut:
+                        cut = result.truncated = True
+                        await emit(OutputEvent(kind="notice", text=f"[output truncated after "
+                                                                   f"{self.limits.output_bytes} bytes]\n"))
+                    continue
             if kind == "stream":
                 await emit(OutputEvent(kind="stderr" if message.get("name") == "stderr" else "stdout",
                                        text=message["text"]))
@@ -295,7 +329,7 @@ class Session:
         await self._kill_kernel(None)
         if self.group:
             await asyncio.to_thread(self.group.remove)
-        await asyncio.to_thread(datadir.remove_tree, self.data_dir)
+        await asyncio.to_thread(shutil.rmtree, self.data_dir, True)
         self.manager._release(self.id)
         self.manager._forget(self)
 
