@@ -291,3 +291,14 @@ def test_generated_requests_never_fail_the_server(case, server):
     assert response.status_code in (200, 400, 404, 405), response.text
     if response.status_code >= 400:
         assert set(body) == {"error"} and set(body["error"]) == {"message", "type", "param", "code"}
+
+
+def test_optional_fields_not_given_are_left_out_not_null(server, client):
+    """The contract's FunctionObject and json_schema have optional strings: absent, never null."""
+    created = client.beta.assistants.create(
+        model="scripted-model", tools=[{"type": "function", "function": {"name": "ping"}}],
+        response_format={"type": "json_schema", "json_schema": {"name": "out"}})
+    raw = httpx.get(f"{server.base_url}/assistants/{created.id}",
+                    headers={"Authorization": f"Bearer {server.api_key}"}).json()
+    assert raw["tools"] == [{"type": "function", "function": {"name": "ping"}}]
+    assert raw["response_format"] == {"type": "json_schema", "json_schema": {"name": "out"}}

@@ -1,5 +1,7 @@
 """Threads and messages through the official SDK against the real server."""
 
+import time
+
 import httpx
 import openai
 import pytest
@@ -312,3 +314,23 @@ def test_assistants_threads_and_messages_on_postgresql(tmp_path, upstream):
                 assert client.beta.assistants.delete(assistant.id).deleted
         finally:
             srv.stop()
+
+
+def test_no_new_messages_or_deletion_while_a_run_is_active(client, upstream):
+    assistant = client.beta.assistants.create(model="scripted-model")
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "Take your time."}])
+    upstream.script([{"delay": 20, "text": "too late"}])
+    run = client.beta.threads.runs.create(thread.id, assistant_id=assistant.id)
+    with pytest.raises(openai.BadRequestError) as failure:
+        client.beta.threads.messages.create(thread.id, role="user", content="More.")
+    assert run.id in failure.value.message and "active" in failure.value.message
+    with pytest.raises(openai.BadRequestError) as failure:
+        client.beta.threads.delete(thread.id)
+    assert run.id in failure.value.message
+    client.beta.threads.runs.cancel(run.id, thread_id=thread.id)
+    for _ in range(200):
+        if client.beta.threads.runs.retrieve(run.id, thread_id=thread.id).status == "cancelled":
+            break
+        time.sleep(0.05)
+    assert client.beta.threads.messages.create(thread.id, role="user", content="More.").role == "user"
+    assert client.beta.threads.delete(thread.id).deleted

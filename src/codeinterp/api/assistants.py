@@ -18,26 +18,26 @@ from codeinterp.store.assistants import (
 router = APIRouter(prefix="/v1/assistants", tags=["Assistants"])
 
 
-@router.post("", operation_id="createAssistant", response_model=AssistantObject)
+@router.post("", operation_id="createAssistant", response_model=AssistantObject, response_model_exclude_unset=True)
 async def create_assistant_endpoint(body: CreateAssistantRequest, project_id: str = Depends(current_project),
                                     session: AsyncSession = Depends(db_session)) -> dict:
     return assistant_to_dict(await create_assistant(session, project_id, body.model_dump(exclude_unset=True)))
 
 
-@router.get("", operation_id="listAssistants", response_model=ListAssistantsResponse)
+@router.get("", operation_id="listAssistants", response_model=ListAssistantsResponse, response_model_exclude_unset=True)
 async def list_assistants(query: ListQuery = Depends(ListQuery), project_id: str = Depends(current_project),
                           session: AsyncSession = Depends(db_session)) -> dict:
     stmt = select(Assistant).where(Assistant.project_id == project_id)
     return await paginate(session, stmt, Assistant, query, assistant_to_dict, order_column=Assistant.sequence)
 
 
-@router.get("/{assistant_id}", operation_id="getAssistant", response_model=AssistantObject)
+@router.get("/{assistant_id}", operation_id="getAssistant", response_model=AssistantObject, response_model_exclude_unset=True)
 async def retrieve_assistant(assistant_id: str, project_id: str = Depends(current_project),
                              session: AsyncSession = Depends(db_session)) -> dict:
     return assistant_to_dict(await get_owned(session, Assistant, project_id, assistant_id, "assistant"))
 
 
-@router.post("/{assistant_id}", operation_id="modifyAssistant", response_model=AssistantObject)
+@router.post("/{assistant_id}", operation_id="modifyAssistant", response_model=AssistantObject, response_model_exclude_unset=True)
 async def modify_assistant(assistant_id: str, body: ModifyAssistantRequest,
                            project_id: str = Depends(current_project),
                            session: AsyncSession = Depends(db_session)) -> dict:

@@ -17,14 +17,14 @@ from codeinterp.store.assistants import (
 router = APIRouter(prefix="/v1/threads/{thread_id}/messages", tags=["Assistants"])
 
 
-@router.post("", operation_id="createMessage", response_model=MessageObject)
+@router.post("", operation_id="createMessage", response_model=MessageObject, response_model_exclude_unset=True)
 async def create_message_endpoint(thread_id: str, body: CreateMessageRequest,
                                   project_id: str = Depends(current_project),
                                   session: AsyncSession = Depends(db_session)) -> dict:
     return message_to_dict(await create_message(session, project_id, thread_id, body.model_dump(exclude_unset=True)))
 
 
-@router.get("", operation_id="listMessages", response_model=ListMessagesResponse)
+@router.get("", operation_id="listMessages", response_model=ListMessagesResponse, response_model_exclude_unset=True)
 async def list_messages(thread_id: str, run_id: str | None = Query(None, max_length=256),
                         query: ListQuery = Depends(ListQuery), project_id: str = Depends(current_project),
                         session: AsyncSession = Depends(db_session)) -> dict:
@@ -35,13 +35,13 @@ async def list_messages(thread_id: str, run_id: str | None = Query(None, max_len
     return await paginate(session, stmt, Message, query, message_to_dict, order_column=Message.sequence)
 
 
-@router.get("/{message_id}", operation_id="getMessage", response_model=MessageObject)
+@router.get("/{message_id}", operation_id="getMessage", response_model=MessageObject, response_model_exclude_unset=True)
 async def retrieve_message(thread_id: str, message_id: str, project_id: str = Depends(current_project),
                            session: AsyncSession = Depends(db_session)) -> dict:
     return message_to_dict(await get_message(session, project_id, thread_id, message_id))
 
 
-@router.post("/{message_id}", operation_id="modifyMessage", response_model=MessageObject)
+@router.post("/{message_id}", operation_id="modifyMessage", response_model=MessageObject, response_model_exclude_unset=True)
 async def modify_message(thread_id: str, message_id: str, body: ModifyMessageRequest,
                          project_id: str = Depends(current_project),
                          session: AsyncSession = Depends(db_session)) -> dict:

@@ -15,7 +15,7 @@ from codeinterp.store.assistants import (
 router = APIRouter(prefix="/v1/threads", tags=["Assistants"])
 
 
-@router.post("", operation_id="createThread", response_model=ThreadObject)
+@router.post("", operation_id="createThread", response_model=ThreadObject, response_model_exclude_unset=True)
 async def create_thread_endpoint(body: CreateThreadRequest | None = None,
                                  project_id: str = Depends(current_project),
                                  session: AsyncSession = Depends(db_session)) -> dict:
@@ -23,13 +23,13 @@ async def create_thread_endpoint(body: CreateThreadRequest | None = None,
     return thread_to_dict(await create_thread(session, project_id, fields))
 
 
-@router.get("/{thread_id}", operation_id="getThread", response_model=ThreadObject)
+@router.get("/{thread_id}", operation_id="getThread", response_model=ThreadObject, response_model_exclude_unset=True)
 async def retrieve_thread(thread_id: str, project_id: str = Depends(current_project),
                           session: AsyncSession = Depends(db_session)) -> dict:
     return thread_to_dict(await get_owned(session, Thread, project_id, thread_id, "thread"))
 
 
-@router.post("/{thread_id}", operation_id="modifyThread", response_model=ThreadObject)
+@router.post("/{thread_id}", operation_id="modifyThread", response_model=ThreadObject, response_model_exclude_unset=True)
 async def modify_thread(thread_id: str, body: ModifyThreadRequest, project_id: str = Depends(current_project),
                         session: AsyncSession = Depends(db_session)) -> dict:
     fields = body.model_dump(exclude_unset=True)

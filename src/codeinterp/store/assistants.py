@@ -16,6 +16,7 @@ from codeinterp.store.db import Base
 from codeinterp.store.errors import InvalidRequest, NotFound
 from codeinterp.store.files import File
 from codeinterp.store.ids import new_id, now
+from codeinterp.store.runs import ACTIVE_RUN_STATUSES, Run
 
 MAX_CODE_FILES = 20
 MAX_METADATA_KEYS = 16
@@ -449,9 +450,18 @@ async def update_thread(session: AsyncSession, project_id: str, thread_id: str, 
     return row
 
 
+async def _refuse_if_running(session: AsyncSession, project_id: str, thread_id: str, doing: str) -> None:
+    active = (await session.execute(select(Run.id).where(
+        Run.project_id == project_id, Run.thread_id == thread_id, Run.status.in_(ACTIVE_RUN_STATUSES))
+        .limit(1))).scalar()
+    if active:
+        raise InvalidRequest(f"Can't {doing} {thread_id} while a run {active} is active.")
+
+
 async def delete_thread(session: AsyncSession, project_id: str, thread_id: str) -> None:
-    """Deletes the thread and its messages."""
+    """Deletes the thread and its messages (not while a run on it is active)."""
     row = await get_owned(session, Thread, project_id, thread_id, "thread")
+    await _refuse_if_running(session, project_id, thread_id, "delete thread")
     await session.execute(delete(Message).where(Message.project_id == project_id, Message.thread_id == thread_id))
     await session.delete(row)
     await session.flush()
@@ -459,9 +469,11 @@ async def delete_thread(session: AsyncSession, project_id: str, thread_id: str) 
 
 async def create_message(session: AsyncSession, project_id: str, thread_id: str, body: Any,
                          param: str = "", thread: Thread | None = None) -> Message:
-    """A user (or assistant-authored) message (`CreateMessageRequest` as a dict)."""
+    """A user (or assistant-authored) message (`CreateMessageRequest` as a dict); not while a run on the
+    thread is active, as OpenAI answers."""
     if thread is None:
         await get_owned(session, Thread, project_id, thread_id, "thread")
+        await _refuse_if_running(session, project_id, thread_id, "add messages to")
     if not isinstance(body, dict):
         raise InvalidRequest("A message must be an object with 'role' and 'content'.", param=param or None)
     unknown = set(body) - {"role", "content", "attachments", "metadata"}
