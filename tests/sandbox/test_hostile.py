@@ -524,6 +524,36 @@ print(sorted(os.listdir('/dev')))
     assert Path("/sys/fs/cgroup/pids/pids.max").exists() is False or True
 
 
+def test_new_namespaces_by_clone_and_io_uring_are_refused(hostile, attacker):
+    code = """
+import ctypes, os, errno
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+SIGCHLD = 17
+for name, flag in [('user', 0x10000000), ('mount', 0x00020000), ('pid', 0x20000000), ('net', 0x40000000)]:
+    pid = libc.syscall(56, flag | SIGCHLD, 0, 0, 0, 0)  # clone
+    if pid == 0:
+        os._exit(0)
+    if pid > 0:
+        os.waitpid(pid, 0)
+        print('clone', name, 'ALLOWED')
+    else:
+        print('clone', name, 'DENIED', errno.errorcode.get(ctypes.get_errno()))
+args = (ctypes.c_uint64 * 11)(0x10000000, 0, 0, 0, SIGCHLD, 0, 0, 0, 0, 0, 0)  # clone3, CLONE_NEWUSER
+pid = libc.syscall(435, ctypes.byref(args), ctypes.sizeof(args))
+if pid == 0:
+    os._exit(0)
+print('clone3', 'ALLOWED' if pid > 0 else 'DENIED ' + str(errno.errorcode.get(ctypes.get_errno())))
+params = ctypes.create_string_buffer(120)
+fd = libc.syscall(425, 8, params)  # io_uring_setup
+print('io_uring', 'ALLOWED' if fd >= 0 else 'DENIED ' + str(errno.errorcode.get(ctypes.get_errno())))
+"""
+    lines = printed(run(hostile, attacker, code)).splitlines()
+    assert len(lines) == 6, lines
+    for line in lines:
+        assert "DENIED" in line, line
+
+
 def test_kernel_runs_unprivileged_with_seccomp(hostile, attacker):
     code = "print(open('/proc/self/status').read())\nimport os\nprint('IDS', os.getuid(), os.getgid(), os.getgroups())"
     text = printed(run(hostile, attacker, code))
