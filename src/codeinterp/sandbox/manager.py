@@ -329,7 +329,7 @@ class Session:
         await self._kill_kernel(None)
         if self.group:
             await asyncio.to_thread(self.group.remove)
-        await asyncio.to_thread(shutil.rmtree, self.data_dir, True)
+        await asyncio.to_thread(datadir.remove_tree, self.data_dir)
         self.manager._release(self.id)
         self.manager._forget(self)
 
@@ -349,6 +349,9 @@ class SandboxManager:
         self._control: socket.socket | None = None
         self._spawn_lock = asyncio.Lock()
         self._restart_lock = asyncio.Lock()
+        self._warm: list[Session] = []  # started, not yet handed out
+        self._warm_wanted = asyncio.Event()
+        self._warm_keeper: asyncio.Task | None = None
         self._reaper: asyncio.Task | None = None
         self.session_root = self.sessions_dir
         self._starting: asyncio.Task | None = None
@@ -369,6 +372,8 @@ class SandboxManager:
         # the first create_session waits for it, so that a server answers at once.
         self._starting = asyncio.create_task(self._start_zygote())
         self._reaper = asyncio.create_task(self._reap_idle())
+        self._warm_keeper = asyncio.create_task(self._keep_warm())
+        self._warm_wanted.set()
 
     async def wait_ready(self) -> None:
         """Wait until the warm parent is ready to fork kernels (raises if it failed to start)."""
@@ -449,6 +454,12 @@ class SandboxManager:
     async def close(self) -> None:
         if self._reaper:
             self._reaper.cancel()
+        if self._warm_keeper:
+            self._warm_keeper.cancel()
+            with contextlib.suppress(BaseException):
+                await self._warm_keeper
+        for session in list(self._warm):
+            await session.close()
         if self._starting:
             if not self._starting.done():
                 self._starting.cancel()
@@ -467,7 +478,7 @@ class SandboxManager:
         it, so those sessions end, and a new parent starts."""
         log.error("the sandbox parent exited with status %s; restarting it and closing %d sessions",
                   self._zygote.returncode, len(self._sessions))
-        for session in list(self._sessions.values()):
+        for session in list(self._sessions.values()) + list(self._warm):
             await session.close()
         if self._control:
             self._control.close()
@@ -487,17 +498,66 @@ class SandboxManager:
         if len(self._sessions) >= self.settings.sandbox_max_sessions:
             raise SessionLimitReached(f"This server runs at most {self.settings.sandbox_max_sessions} sandbox "
                                       "sessions at once; try again when one ends.")
-        session_id = "sbx_" + uuid.uuid4().hex[:24]
-        session = Session(self, session_id, limits or limits_from(self.settings),
-                          expiry_seconds if expiry_seconds is not None else self.settings.sandbox_idle_expiry_seconds)
-        self._sessions[session_id] = session
+        limits = limits or limits_from(self.settings)
+        expiry = expiry_seconds if expiry_seconds is not None else self.settings.sandbox_idle_expiry_seconds
+        session = self._take_warm(limits)
+        if session is None:
+            session = Session(self, "sbx_" + uuid.uuid4().hex[:24], limits, expiry)
+            self._sessions[session.id] = session
+            await self._prepare(session)
+        else:
+            session.expiry_seconds = expiry
+            session.created_at = time.time()
+            session.last_used = time.monotonic()
+            self._sessions[session.id] = session
+        self._warm_wanted.set()
+        return session
+
+    async def _prepare(self, session: Session) -> None:
+        """The session's directory and first kernel."""
         try:
             await asyncio.to_thread(self._make_data_dir, session.data_dir)
             await session._start_kernel()
         except BaseException:
             await session.close()
             raise
-        return session
+
+    def _take_warm(self, limits: Limits) -> Session | None:
+        """A warm session with these limits, if one is ready (one still starting has no kernel yet)."""
+        for session in list(self._warm):
+            if session.kernel is None:
+                continue
+            if not session.kernel.alive():
+                self._warm.remove(session)
+                asyncio.ensure_future(session.close())
+            elif session.limits == limits:
+                self._warm.remove(session)
+                return session
+        return None
+
+    async def _keep_warm(self) -> None:
+        """Keep `sandbox_warm_sessions` sessions with the default limits started ahead of demand."""
+        while True:
+            await self._warm_wanted.wait()
+            self._warm_wanted.clear()
+            try:
+                await self.wait_ready()
+                while (len(self._warm) < self.settings.sandbox_warm_sessions
+                       and len(self._sessions) + len(self._warm) < self.settings.sandbox_max_sessions):
+                    session = Session(self, "sbx_" + uuid.uuid4().hex[:24], limits_from(self.settings),
+                                      self.settings.sandbox_idle_expiry_seconds)
+                    self._warm.append(session)  # counted against the cap while it starts
+                    try:
+                        await self._prepare(session)
+                    except BaseException:
+                        if session in self._warm:
+                            self._warm.remove(session)
+                        raise
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - sessions start on demand meanwhile
+                log.exception("starting a warm sandbox session failed")
+                await asyncio.sleep(1)
 
     def _make_data_dir(self, path: Path) -> None:
         path.mkdir(mode=0o755)
@@ -515,6 +575,8 @@ class SandboxManager:
 
     def _forget(self, session: Session) -> None:
         self._sessions.pop(session.id, None)
+        if session in self._warm:
+            self._warm.remove(session)
 
     @property
     def sessions(self) -> list[Session]:
