@@ -216,3 +216,23 @@ def test_a_dead_warm_parent_is_restarted_and_its_sessions_end(tmp_path):
             harness.execute(old, "1")
     finally:
         harness.close()
+
+
+def test_sessions_handed_out_warm_start_empty(sandbox):
+    first = sandbox.session()
+    try:
+        sandbox.run(first.put_file("mine.txt", b"first"))
+        sandbox.execute(first, "secret = 1")
+        deadline = time.monotonic() + 10
+        while not [s for s in sandbox.manager._warm if s.kernel is not None] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        second = sandbox.session()
+        try:
+            assert sandbox.run(second.list_files()) == {}
+            assert sandbox.execute(second, "'secret' in globals(), sorted(__import__('os').listdir('/mnt/data'))"
+                                   ).text == "(False, [])\n"
+            assert sandbox.manager.get(second.id) is second and second.id != first.id
+        finally:
+            sandbox.run(second.close())
+    finally:
+        sandbox.run(first.close())
