@@ -65,7 +65,9 @@ async def _save_outputs(session, result: ExecutionResult, files_out: Path) -> li
 async def _run(code: str, timeout: float | None, files_out: Path | None, data_dir: Path | None) -> int:
     from codeinterp.sandbox.manager import SandboxManager
 
-    overrides = {"data_dir": data_dir} if data_dir is not None else {}
+    overrides: dict = {"data_dir": data_dir} if data_dir is not None else {}
+    if "sandbox_warm_sessions" in type(get_settings()).model_fields:
+        overrides["sandbox_warm_sessions"] = 0  # one session, once: nothing to keep warm
     settings = get_settings().model_copy(update=overrides) if overrides else get_settings()
     manager = SandboxManager(settings)
     try:
