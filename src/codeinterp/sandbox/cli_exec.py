@@ -65,10 +65,10 @@ async def _save_outputs(session, result: ExecutionResult, files_out: Path) -> li
 async def _run(code: str, timeout: float | None, files_out: Path | None, data_dir: Path | None) -> int:
     from codeinterp.sandbox.manager import SandboxManager
 
-    overrides: dict = {"data_dir": data_dir} if data_dir is not None else {}
-    if "sandbox_warm_sessions" in type(get_settings()).model_fields:
-        overrides["sandbox_warm_sessions"] = 0  # one session, once: nothing to keep warm
-    settings = get_settings().model_copy(update=overrides) if overrides else get_settings()
+    overrides: dict = {"sandbox_warm_sessions": 0}  # one session, once: nothing to keep warm
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    settings = get_settings().model_copy(update=overrides)
     manager = SandboxManager(settings)
     try:
         await manager.start()
