@@ -1,5 +1,6 @@
 """A session behaves like a notebook: state, values, streams, figures, files, timeouts, crashes."""
 
+import os
 import time
 
 import pytest
@@ -236,3 +237,18 @@ def test_sessions_handed_out_warm_start_empty(sandbox):
             sandbox.run(second.close())
     finally:
         sandbox.run(first.close())
+
+
+def test_closing_while_warm_sessions_start_ends_every_process(tmp_path):
+    from tests.sandbox.conftest import SandboxHarness
+
+    harness = SandboxHarness(tmp_path, sandbox_warm_sessions=3)
+    session = harness.session()  # the warm keeper is now starting sessions
+    kernel_pid = session.kernel.pid
+    zygote = harness.manager._zygote
+    harness.run(harness.manager.close(), timeout=60)
+    harness.loop.stop()
+    assert zygote.poll() is not None
+    with pytest.raises(ProcessLookupError):
+        os.kill(kernel_pid, 0)
+    assert harness.manager._warm_keeper.done() and harness.manager.sessions == []

@@ -209,14 +209,10 @@ class Session:
             await kernel.send({"type": "execute", "code": code})
         reading = asyncio.ensure_future(self._read_until_done(kernel, result, emit))
         try:
-            await asyncio.wait_for(asyncio.shield(reading), timeout)
-        except asyncio.TimeoutError:
-            result.status = "timeout"
-            self._signal(signal.SIGINT)
-            try:
-                await asyncio.wait_for(asyncio.shield(reading), grace)
+            if not (await asyncio.wait({reading}, timeout=timeout))[0]:
                 result.status = "timeout"
-            except asyncio.TimeoutError:
+                self._signal(signal.SIGINT)
+            if not reading.done() and not (await asyncio.wait({reading}, timeout=grace))[0]:
                 reading.cancel()
                 await self._kill_kernel(f"The kernel did not stop within {grace:g} seconds of an interrupt and "
                                         "was restarted; variables and imports were lost (files in /mnt/data remain).")
@@ -355,6 +351,7 @@ class SandboxManager:
         self._reaper: asyncio.Task | None = None
         self.session_root = self.sessions_dir
         self._starting: asyncio.Task | None = None
+        self._closing = False
 
     # ---- start and stop ------------------------------------------------------------------
 
@@ -439,8 +436,9 @@ class SandboxManager:
         self._control = ours
         loop = asyncio.get_running_loop()
         try:
-            ready = await asyncio.wait_for(loop.sock_recv(ours, 4096), 120)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(120):
+                ready = await loop.sock_recv(ours, 4096)
+        except TimeoutError:
             ready = b""
         if not ready:
             self._zygote.kill()
@@ -452,19 +450,13 @@ class SandboxManager:
             self.session_root = self.sessions_dir
 
     async def close(self) -> None:
-        if self._reaper:
-            self._reaper.cancel()
-        if self._warm_keeper:
-            self._warm_keeper.cancel()
-            with contextlib.suppress(BaseException):
-                await self._warm_keeper
+        self._closing = True
+        self._warm_wanted.set()
+        for task in (self._reaper, self._warm_keeper, self._starting):
+            if task is not None:
+                await _stop(task)
         for session in list(self._warm):
             await session.close()
-        if self._starting:
-            if not self._starting.done():
-                self._starting.cancel()
-            with contextlib.suppress(BaseException):
-                await self._starting
         for session in list(self._sessions.values()):
             await session.close()
         if self._control:
@@ -537,12 +529,12 @@ class SandboxManager:
 
     async def _keep_warm(self) -> None:
         """Keep `sandbox_warm_sessions` sessions with the default limits started ahead of demand."""
-        while True:
+        while not self._closing:
             await self._warm_wanted.wait()
             self._warm_wanted.clear()
             try:
                 await self.wait_ready()
-                while (len(self._warm) < self.settings.sandbox_warm_sessions
+                while (not self._closing and len(self._warm) < self.settings.sandbox_warm_sessions
                        and len(self._sessions) + len(self._warm) < self.settings.sandbox_max_sessions):
                     session = Session(self, "sbx_" + uuid.uuid4().hex[:24], limits_from(self.settings),
                                       self.settings.sandbox_idle_expiry_seconds)
@@ -595,7 +587,8 @@ class SandboxManager:
             socket.send_fds(self._control, [json.dumps(request).encode()], [theirs.fileno()])
         theirs.close()
         reader, writer = await asyncio.open_unix_connection(sock=ours, limit=STREAM_LIMIT)
-        line = await asyncio.wait_for(reader.readline(), 30)
+        async with asyncio.timeout(30):
+            line = await reader.readline()
         message = json.loads(line) if line else {"type": "failed", "error": "no answer"}
         if message.get("type") != "pid":
             writer.close()
@@ -609,7 +602,8 @@ class SandboxManager:
         except BaseException as error:
             detail = None
             with contextlib.suppress(Exception):
-                detail = json.loads(await asyncio.wait_for(reader.readline(), 1) or b"{}").get("error")
+                async with asyncio.timeout(1):
+                    detail = json.loads(await reader.readline() or b"{}").get("error")
             kernel.kill()
             if detail:
                 raise SandboxError(f"A sandbox kernel failed to start: {detail}") from error
@@ -627,6 +621,17 @@ class SandboxManager:
                         await session.close()
                     except Exception:  # noqa: BLE001 - one bad session must not stop the reaper
                         log.exception("closing idle sandbox session %s failed", session.id)
+
+
+async def _stop(task: asyncio.Task, grace: float = 10) -> None:
+    """Cancel a background task and wait briefly for it to end: a cancellation can be lost (a
+    wait_for whose inner call finished at the same moment), and closing must not hang on it."""
+    task.cancel()
+    await asyncio.wait({task}, timeout=grace)
+    if not task.done():
+        log.error("a sandbox background task did not stop within %s seconds", grace)
+    elif not task.cancelled() and task.exception() is not None:
+        log.error("a sandbox background task ended with an error: %r", task.exception())
 
 
 __all__ = ["SandboxManager", "Session", "limits_from", "isolation_report"]
