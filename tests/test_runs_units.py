@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import threading
 
 import pytest
 
@@ -115,6 +116,30 @@ def test_event_channel_gives_every_reader_the_whole_leg_in_order():
     expected = [("thread.run.created", {"n": 0}), ("thread.run.in_progress", {"n": 1}),
                 ("thread.run.completed", {"n": 2})]
     assert early == expected and late == expected
+
+
+def test_event_channel_readers_on_another_threads_loop_see_every_event():
+    """The run worker publishes on its own loop, in its own thread; SSE readers wait on the server's."""
+    channel = EventChannel()
+    names = [f"thread.run.step.delta.{n}" for n in range(500)] + ["thread.run.completed"]
+
+    def publisher():
+        async def publish():
+            for name in names:
+                channel.publish(name, {})
+                await asyncio.sleep(0)
+        asyncio.run(publish())
+
+    async def main():
+        reader = asyncio.create_task(_collect(channel))
+        await asyncio.sleep(0)
+        worker = threading.Thread(target=publisher)
+        worker.start()
+        events = await asyncio.wait_for(reader, 30)
+        worker.join()
+        return events
+
+    assert [name for name, _ in asyncio.run(main())] == names
 
 
 async def _collect(channel):

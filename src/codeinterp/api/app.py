@@ -9,8 +9,7 @@ from sqlalchemy import text
 
 from codeinterp.api.errors import RequestIdMiddleware, install_error_handlers
 from codeinterp.config import Settings, get_settings
-from codeinterp.runs.engine import RunEngine
-from codeinterp.sandbox.manager import SandboxManager
+from codeinterp.runs.worker import RunWorker
 from codeinterp.store import files as file_store
 from codeinterp.store.db import Database, run_migrations_async
 
@@ -35,10 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.info("removed %d unfinished uploads or orphan blobs", removed)
         # Parts started below register an async `close()` here; they are closed in reverse order.
         app.state.closers = []
-        app.state.sandboxes = SandboxManager(settings)
-        await app.state.sandboxes.start()
-        app.state.closers.append(app.state.sandboxes.close)
-        app.state.engine = RunEngine(db, app.state.sandboxes, settings)
+        app.state.engine = RunWorker(settings, url)
         await app.state.engine.start()
         app.state.closers.append(app.state.engine.stop)
         try:

@@ -17,7 +17,8 @@ from codeinterp.api.schemas.runs import (
     CreateRunRequest, CreateThreadAndRunRequest, ListRunsResponse, ListRunStepsResponse, ModifyRunRequest,
     RunObject, RunStepObject, SubmitToolOutputsRunRequest,
 )
-from codeinterp.runs.engine import RunEngine, RunHandle
+from codeinterp.runs.engine import RunHandle
+from codeinterp.runs.worker import RunWorker
 from codeinterp.store.assistants import Thread
 from codeinterp.store.runs import ACTIVE_RUN_STATUSES, Run, RunStep, run_to_dict, step_to_dict
 
@@ -27,7 +28,7 @@ router = APIRouter(prefix="/v1", tags=["Assistants"])
 POLL_AFTER_MS = "200"
 
 
-def engine(request: Request) -> RunEngine:
+def engine(request: Request) -> RunWorker:
     return request.app.state.engine
 
 
@@ -74,7 +75,7 @@ async def _run_row(session: AsyncSession, project_id: str, thread_id: str, run_i
 
 @router.post("/threads/runs", response_model=RunObject)
 async def create_thread_and_run(body: CreateThreadAndRunRequest, project_id: str = Depends(current_project),
-                                engine: RunEngine = Depends(engine)):
+                                engine: RunWorker = Depends(engine)):
     data = _body(body)
     if data.get("tool_resources") is not None:
         thread = dict(data.get("thread") or {})
@@ -86,7 +87,7 @@ async def create_thread_and_run(body: CreateThreadAndRunRequest, project_id: str
 
 @router.post("/threads/{thread_id}/runs", response_model=RunObject)
 async def create_run(thread_id: str, body: CreateRunRequest, project_id: str = Depends(current_project),
-                     engine: RunEngine = Depends(engine)):
+                     engine: RunWorker = Depends(engine)):
     handle = await engine.create_run(project_id, thread_id, _body(body))
     return sse_response(handle) if body.stream else run_response(handle.run)
 
@@ -117,13 +118,13 @@ async def modify_run(thread_id: str, run_id: str, body: ModifyRunRequest,
 
 @router.post("/threads/{thread_id}/runs/{run_id}/cancel", response_model=RunObject)
 async def cancel_run(thread_id: str, run_id: str, project_id: str = Depends(current_project),
-                     engine: RunEngine = Depends(engine)):
+                     engine: RunWorker = Depends(engine)):
     return run_response(await engine.cancel_run(project_id, thread_id, run_id))
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}/submit_tool_outputs", response_model=RunObject)
 async def submit_tool_outputs(thread_id: str, run_id: str, body: SubmitToolOutputsRunRequest,
-                              project_id: str = Depends(current_project), engine: RunEngine = Depends(engine)):
+                              project_id: str = Depends(current_project), engine: RunWorker = Depends(engine)):
     handle = await engine.submit_tool_outputs(project_id, thread_id, run_id, _body(body))
     return sse_response(handle) if body.stream else run_response(handle.run)
 

@@ -8,6 +8,7 @@ starts late still sees the whole leg in order. A leg ends with a terminal run ev
 
 import asyncio
 import copy
+import threading
 from collections.abc import AsyncIterator
 
 Event = tuple[str, dict]
@@ -23,37 +24,58 @@ LEG_END_EVENTS = frozenset({
 
 
 class EventChannel:
+    """Published to on the run worker's event loop, read on the HTTP server's: readers wait on a
+    future of their own loop, which `publish` completes through that loop."""
+
     def __init__(self) -> None:
         self._events: list[Event] = []
         self._closed = False
-        self._changed = asyncio.Event()
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future]] = []
+        self._lock = threading.Lock()
 
     @property
     def closed(self) -> bool:
         return self._closed
 
     def publish(self, name: str, data: dict) -> None:
-        if self._closed:
-            return
-        self._events.append((name, copy.deepcopy(data)))  # later changes must not reach readers
-        if name in LEG_END_EVENTS:
-            self._closed = True
+        event = (name, copy.deepcopy(data))  # later changes must not reach readers
+        with self._lock:
+            if self._closed:
+                return
+            self._events.append(event)
+            if name in LEG_END_EVENTS:
+                self._closed = True
         self._wake()
 
     def close(self) -> None:
-        self._closed = True
+        with self._lock:
+            self._closed = True
         self._wake()
 
     def _wake(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
+        with self._lock:
+            waiters, self._waiters = self._waiters, []
+        for loop, future in waiters:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_resolve, future)
 
     async def subscribe(self, start: int = 0) -> AsyncIterator[Event]:
+        loop = asyncio.get_running_loop()
         position = start
         while True:
             while position < len(self._events):
                 yield self._events[position]
                 position += 1
-            if self._closed:
-                return
-            await self._changed.wait()
+            with self._lock:
+                if position < len(self._events):
+                    continue
+                if self._closed:
+                    return
+                future = loop.create_future()
+                self._waiters.append((loop, future))
+            await future
+
+
+def _resolve(future: asyncio.Future) -> None:
+    if not future.done():
+        future.set_result(None)

@@ -1,0 +1,93 @@
+"""The run worker: the run engine and the sandbox sessions on an event loop of their own, in a
+thread of the server process.
+
+Runs do a lot of small work (model streams, database writes, sandbox I/O). On the HTTP server's
+loop that work queues in front of every request, so polling a run slows down as more runs go
+on. Here the server's loop only answers requests; what concerns runs is passed to the worker's
+loop and awaited from there. The worker has its own database engine (an async engine's
+connections belong to the loop that opened them).
+"""
+
+import asyncio
+import logging
+import threading
+from collections.abc import Coroutine
+from typing import Any
+
+from codeinterp.config import Settings
+from codeinterp.runs.engine import RunEngine, RunHandle
+from codeinterp.sandbox.manager import SandboxManager
+from codeinterp.store.db import Database
+
+log = logging.getLogger(__name__)
+
+STOP_TIMEOUT_SECONDS = 30
+
+
+class RunWorker:
+    """`await start()` in the server's lifespan; the request methods mirror `RunEngine`'s."""
+
+    def __init__(self, settings: Settings, database_url: str) -> None:
+        self.settings = settings
+        self.database_url = database_url
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="run-worker", daemon=True)
+        self.db: Database | None = None
+        self.sandboxes: SandboxManager | None = None
+        self.engine: RunEngine | None = None
+
+    async def _call(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
+        """Run a coroutine on the worker's loop and wait for it here (cancelling it if this is cancelled)."""
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, self.loop))
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._thread.start()
+        try:
+            await self._call(self._start())
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
+        self.db = Database(self.database_url)
+        await self.db.connect()
+        self.sandboxes = SandboxManager(self.settings)
+        await self.sandboxes.start()
+        self.engine = RunEngine(self.db, self.sandboxes, self.settings)
+        await self.engine.start()
+
+    async def stop(self) -> None:
+        if self._thread.is_alive():
+            try:
+                await asyncio.wait_for(self._call(self._stop()), STOP_TIMEOUT_SECONDS)
+            except Exception:
+                log.exception("stopping the run worker failed")
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            await asyncio.to_thread(self._thread.join, 10)
+        if not self._thread.is_alive() and not self.loop.is_closed():
+            self.loop.close()
+
+    async def _stop(self) -> None:
+        closers = [self.engine and self.engine.stop, self.sandboxes and self.sandboxes.close,
+                   self.db and self.db.close]
+        for close in filter(None, closers):
+            try:
+                await close()
+            except Exception:
+                log.exception("closing %r failed", close)
+
+    # ---- requests --------------------------------------------------------------------------
+
+    async def create_run(self, project_id: str, thread_id: str, body: dict) -> RunHandle:
+        return await self._call(self.engine.create_run(project_id, thread_id, body))
+
+    async def create_thread_and_run(self, project_id: str, body: dict) -> RunHandle:
+        return await self._call(self.engine.create_thread_and_run(project_id, body))
+
+    async def submit_tool_outputs(self, project_id: str, thread_id: str, run_id: str, body: dict) -> RunHandle:
+        return await self._call(self.engine.submit_tool_outputs(project_id, thread_id, run_id, body))
+
+    async def cancel_run(self, project_id: str, thread_id: str, run_id: str) -> dict:
+        return await self._call(self.engine.cancel_run(project_id, thread_id, run_id))
