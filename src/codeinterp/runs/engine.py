@@ -1,8 +1,8 @@
 """The run engine: creates runs, drives them in its own asyncio tasks, cancels, expires and
 recovers them.
 
-The HTTP layer (through `RunWorker`, on the worker's loop) calls `create_run`, `create_thread_and_run`, `submit_tool_outputs` and
-`cancel_run`; each returns at once and the run goes on in a task the engine owns, so a client
+The HTTP layer calls `create_run`, `create_thread_and_run`, `submit_tool_outputs` and
+`cancel_run` through `RunWorker`, on the worker's loop; each returns at once and the run goes on in a task the engine owns, so a client
 that disconnects does not stop its run. `RunHandle.events()` yields the leg's events for SSE.
 """
 
