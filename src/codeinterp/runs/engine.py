@@ -124,8 +124,7 @@ class RunEngine:
         async with self.db.session() as s:
             assistant = await _get(s, Assistant, project_id, body.get("assistant_id"), "assistant")
             fields = _run_fields(assistant, body)
-        await self._check_model(fields["model"])
-        async with self.db.session() as s:
+            await self._check_model(fields["model"])
             thread_dict = None
             if thread_id is None:
                 thread = await create_thread(s, project_id, thread_body)

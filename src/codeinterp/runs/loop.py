@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass, field
 
 from sqlalchemy import select, update
+from sqlalchemy.orm.attributes import flag_modified
 
 from codeinterp.models.client import ChatClient, Completion, TextDelta, ToolCallDelta, UpstreamError
 from codeinterp.runs import prompt
@@ -98,6 +99,7 @@ class MessageWriter:
             s.add_all([step, message])
             await s.commit()
             step_dict, message_dict = step_to_dict(step), message_to_dict(message)
+        self.step_row, self.message_row = step, message  # written again at close, without reading them back
         ar.publish("thread.run.step.created", step_dict)
         ar.publish("thread.run.step.in_progress", step_dict)
         ar.publish("thread.message.created", message_dict)
@@ -138,7 +140,8 @@ class MessageWriter:
                 "text": {"annotations": [dict(a, index=n) for n, a in enumerate(annotations)]}}]))
         step_status = step_status or ("completed" if status == "completed" else "cancelled")
         async with self.loop.db.session() as s:
-            message = await s.get(Message, self.id)
+            message, step = self.message_row, self.step_row
+            s.add_all([message, step])
             message.content = self.content(annotations)
             message.status = status
             if status == "completed":
@@ -146,7 +149,6 @@ class MessageWriter:
             else:
                 message.incomplete_at = t
                 message.incomplete_details = {"reason": incomplete_reason}
-            step = await s.get(RunStep, self.step_id)
             step.status = step_status
             step.usage = usage
             step.last_error = last_error
@@ -276,12 +278,10 @@ class ToolStepWriter:
     async def save(self, status: str = "in_progress", usage: dict | None = None,
                    last_error: dict | None = None, run_usage: dict | None = None) -> dict:
         async with self.loop.db.session() as s:
-            if self.inserted:
-                step = await s.get(RunStep, self.id)
-            else:
-                step = self.row
-                s.add(step)
+            step = self.row  # inserted by the first save, updated by the next ones
+            s.add(step)
             step.step_details = self.details
+            flag_modified(step, "step_details")  # the same dict, changed in place since the last save
             step.tool_results = dict(self.tool_results)
             step.usage = usage if usage is not None else step.usage
             step.status = status
@@ -327,9 +327,6 @@ class RunLoop:
                 raise RunCancelled()
             run.status = "in_progress"
             run.started_at = run.started_at or now()
-            last = (await s.execute(select(RunStep.position).where(RunStep.run_id == ar.id)
-                                    .order_by(RunStep.position.desc()).limit(1))).scalar()
-            ar.position = last or 0
             rows = (await s.execute(select(Message).where(
                 Message.project_id == run.project_id, Message.thread_id == run.thread_id)
                 .order_by(Message.sequence))).scalars().all()
@@ -401,11 +398,11 @@ class RunLoop:
     async def _input_files(self, s, run: Run, rows: list[Message]) -> list[tuple[str, str]]:
         """(file id, filename) of the assistant's, the thread's and the messages' code files, in order."""
         ids: list[str] = []
-        assistant = await s.get(Assistant, run.assistant_id)
-        thread = await s.get(Thread, run.thread_id)
-        for owner in (assistant, thread):
-            resources = (owner.tool_resources or {}) if owner is not None else {}
-            ids += (resources.get("code_interpreter") or {}).get("file_ids") or []
+        owners = (await s.execute(select(
+            select(Assistant.tool_resources).where(Assistant.id == run.assistant_id).scalar_subquery(),
+            select(Thread.tool_resources).where(Thread.id == run.thread_id).scalar_subquery()))).one()
+        for resources in owners:  # None for an assistant deleted since
+            ids += ((resources or {}).get("code_interpreter") or {}).get("file_ids") or []
         for row in rows:
             for a in row.attachments or []:
                 tools = [t.get("type") for t in a.get("tools") or []]

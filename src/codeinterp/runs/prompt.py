@@ -48,7 +48,8 @@ def user_message(row: Message, paths_by_file: dict[str, str]) -> dict:
     return {"role": row.role, "content": text}
 
 
-def step_messages(step: RunStep, messages: dict[str, Message]) -> list[dict]:
+def step_messages(step, messages: dict[str, Message]) -> list[dict]:
+    """A run step (a RunStep or a row of its type, step_details and tool_results) as chat messages."""
     details = step.step_details
     if step.type == "message_creation":
         row = messages.get(details["message_creation"]["message_id"])
@@ -77,19 +78,19 @@ def step_messages(step: RunStep, messages: dict[str, Message]) -> list[dict]:
 async def thread_messages(session: AsyncSession, run: Run, rows: list[Message],
                           paths_by_file: dict[str, str]) -> list[dict]:
     """The thread so far as chat messages (without the system message); `rows` are its messages in order."""
-    runs = (await session.execute(
-        select(Run).where(Run.project_id == run.project_id, Run.thread_id == run.thread_id)
-        .order_by(Run.sequence)
-    )).scalars().all()
+    # One query, of plain rows (not ORM objects): a long thread has many runs and steps.
+    rows_by_step = (await session.execute(
+        select(Run.id, Run.sequence, RunStep.type, RunStep.step_details, RunStep.tool_results)
+        .outerjoin(RunStep, RunStep.run_id == Run.id)
+        .where(Run.project_id == run.project_id, Run.thread_id == run.thread_id)
+        .order_by(Run.sequence, RunStep.position)
+    )).all()
+    runs = list({r.id: r for r in rows_by_step}.values())
     run_ids = {r.id for r in runs}
-    steps_by_run: dict[str, list[RunStep]] = {}
-    if run_ids:
-        steps = (await session.execute(
-            select(RunStep).where(RunStep.project_id == run.project_id, RunStep.run_id.in_(run_ids))
-            .order_by(RunStep.position)
-        )).scalars().all()
-        for step in steps:
-            steps_by_run.setdefault(step.run_id, []).append(step)
+    steps_by_run: dict[str, list] = {}
+    for step in rows_by_step:
+        if step.type is not None:
+            steps_by_run.setdefault(step.id, []).append(step)
 
     by_id = {m.id: m for m in rows}
     standalone = [m for m in rows if m.run_id not in run_ids]
@@ -102,9 +103,9 @@ async def thread_messages(session: AsyncSession, run: Run, rows: list[Message],
     timeline = sorted([*standalone, *runs], key=lambda item: item.sequence)
     out: list[dict] = []
     for item in timeline:
-        if isinstance(item, Run):
+        if isinstance(item, Message):
+            out.append(user_message(item, paths_by_file))
+        else:
             for step in steps_by_run.get(item.id, []):
                 out.extend(step_messages(step, by_id))
-        else:
-            out.append(user_message(item, paths_by_file))
     return out
