@@ -131,10 +131,12 @@ class RunEngine:
                 thread_id = thread.id
                 thread_dict = thread_to_dict(thread)
             else:
-                await _get(s, Thread, project_id, thread_id, "thread")
-                active = (await s.execute(select(Run.id).where(
-                    Run.project_id == project_id, Run.thread_id == thread_id,
-                    Run.status.in_(ACTIVE_RUN_STATUSES)).limit(1))).scalar()
+                found = (await s.execute(select(Thread.project_id, select(Run.id).where(
+                    Run.project_id == project_id, Run.thread_id == thread_id, Run.status.in_(ACTIVE_RUN_STATUSES)
+                ).limit(1).scalar_subquery()).where(Thread.id == thread_id))).one_or_none()
+                if found is None or found[0] != project_id:
+                    raise NotFound("thread", thread_id)
+                active = found[1]
                 if active:
                     raise InvalidRequest(f"Thread {thread_id} already has an active run {active}.")
                 for message in body.get("additional_messages") or []:

@@ -10,7 +10,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm.attributes import flag_modified
 
 from codeinterp.models.client import ChatClient, Completion, TextDelta, ToolCallDelta, UpstreamError
@@ -154,14 +154,15 @@ class MessageWriter:
             step.last_error = last_error
             setattr(step, _STEP_TIME_FIELD[step_status], t)
             run_dict = None
-            if complete_run or run_usage is not None:
-                run = await s.get(Run, ar.id)
+            if complete_run and not ar.cancel_requested:
+                values = {"status": "completed", "completed_at": t}
                 if run_usage is not None:
-                    run.usage = dict(run_usage)
-                if complete_run and run.status != "cancelling" and not ar.cancel_requested:
-                    run.status = "completed"
-                    run.completed_at = t
-                    run_dict = run_to_dict(run)
+                    values["usage"] = dict(run_usage)
+                run = (await s.scalars(update(Run).where(Run.id == ar.id, Run.status != "cancelling")
+                                       .values(**values).returning(Run))).one_or_none()
+                run_dict = run_to_dict(run) if run is not None else None
+            if run_dict is None and run_usage is not None:
+                await s.execute(update(Run).where(Run.id == ar.id).values(usage=dict(run_usage)))
             await s.commit()
             message_dict, step_dict = message_to_dict(message), step_to_dict(step)
         ar.publish("thread.message.completed" if status == "completed" else "thread.message.incomplete", message_dict)
@@ -322,11 +323,10 @@ class RunLoop:
         RunCancelled / RunStopped / UpstreamError."""
         ar = self.ar
         async with self.db.session() as s:
-            run = await s.get(Run, ar.id)
-            if run.status == "cancelling" or ar.cancel_requested:
+            run = (await s.scalars(update(Run).where(Run.id == ar.id, Run.status != "cancelling").values(
+                status="in_progress", started_at=func.coalesce(Run.started_at, now())).returning(Run))).one_or_none()
+            if run is None or ar.cancel_requested:
                 raise RunCancelled()
-            run.status = "in_progress"
-            run.started_at = run.started_at or now()
             rows = (await s.execute(select(Message).where(
                 Message.project_id == run.project_id, Message.thread_id == run.thread_id)
                 .order_by(Message.sequence))).scalars().all()
