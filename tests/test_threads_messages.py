@@ -334,3 +334,31 @@ def test_no_new_messages_or_deletion_while_a_run_is_active(client, upstream):
         time.sleep(0.05)
     assert client.beta.threads.messages.create(thread.id, role="user", content="More.").role == "user"
     assert client.beta.threads.delete(thread.id).deleted
+
+
+def test_a_json_body_over_the_limit_is_413_and_changes_nothing(client):
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "kept"}])
+    huge = [{"role": "user", "content": "x" * 1000}] * 40_000  # about 40 MB of JSON
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.beta.threads.messages.create(thread.id, role="user", content="y" * (33 * 1024 * 1024))
+    assert caught.value.status_code == 413
+    assert caught.value.body["message"] == "The request body is larger than the limit of 33554432 bytes."
+    assert caught.value.response.headers["x-request-id"].startswith("req_")
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.beta.threads.create(messages=huge)
+    assert caught.value.status_code == 413
+    assert [m.content[0].text.value for m in client.beta.threads.messages.list(thread.id)] == ["kept"]
+
+
+def test_a_streamed_json_body_over_the_limit_is_413(server, client):
+    """Without a Content-Length the body is counted as it arrives."""
+    def chunks():
+        yield b'{"messages": [{"role": "user", "content": "'
+        for _ in range(40):
+            yield b"z" * (1024 * 1024)
+        yield b'"}]}'
+
+    response = httpx.post(f"{server.base_url}/threads", content=chunks(), timeout=60,
+                          headers={"Authorization": f"Bearer {server.api_key}", "Content-Type": "application/json"})
+    assert response.status_code == 413
+    assert response.json()["error"]["type"] == "invalid_request_error"

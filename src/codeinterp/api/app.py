@@ -7,13 +7,16 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from codeinterp.api.errors import RequestIdMiddleware, install_error_handlers
+from codeinterp.api.errors import BodyLimitMiddleware, RequestIdMiddleware, install_error_handlers
 from codeinterp.config import Settings, get_settings
 from codeinterp.runs.worker import RunWorker
 from codeinterp.store import files as file_store
 from codeinterp.store.db import Database, run_migrations_async
 
 log = logging.getLogger(__name__)
+
+# JSON request bodies; file uploads have their own limit (CODEINTERP_MAX_UPLOAD_BYTES).
+MAX_REQUEST_BODY_BYTES = 32 * 1024 * 1024
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -51,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="A self-hosted Code Interpreter serving OpenAI's Assistants API.")
     app.state.settings = settings
     install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_REQUEST_BODY_BYTES, exempt={"/v1/files"})
     app.add_middleware(RequestIdMiddleware)
 
     @app.get("/healthz", include_in_schema=False)
