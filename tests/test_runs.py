@@ -434,3 +434,27 @@ def test_runs_on_postgresql(tmp_path, upstream):
             assert after.status == "failed" and "restarted" in after.last_error.message
         finally:
             srv.stop()
+
+
+def _sandbox_groups() -> set[str]:
+    from pathlib import Path
+    groups = Path("/sys/fs/cgroup/pids/codeinterp")
+    if not groups.is_dir():
+        groups = Path("/sys/fs/cgroup/codeinterp")
+    return {p.name for p in groups.iterdir() if p.is_dir()} if groups.is_dir() else set()
+
+
+def test_deleting_a_thread_deletes_its_runs_and_steps_and_ends_its_session(client, upstream):
+    assistant = make_assistant(client)
+    upstream.script([python("kept = 1"), {"text": "ok"}])
+    thread, run = ask(client, assistant, "Run it")
+    assert run.status == "completed" and steps_of(client, run)
+    before = _sandbox_groups()
+    assert client.beta.threads.delete(thread.id).deleted
+    for read in (lambda: client.beta.threads.runs.retrieve(run.id, thread_id=thread.id),
+                 lambda: client.beta.threads.runs.list(thread.id),
+                 lambda: steps_of(client, run)):
+        with pytest.raises(openai.NotFoundError):
+            read()
+    if before:  # where cgroups are in use, the thread's session and its group are gone
+        wait_for(lambda: len(_sandbox_groups() - before) == 0 and len(before - _sandbox_groups()) >= 1)

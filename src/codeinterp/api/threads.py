@@ -1,6 +1,6 @@
 """/v1/threads: create (with messages), retrieve, modify, delete."""
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from codeinterp.api.auth import current_project
@@ -37,7 +37,9 @@ async def modify_thread(thread_id: str, body: ModifyThreadRequest, project_id: s
 
 
 @router.delete("/{thread_id}", operation_id="deleteThread", response_model=DeleteThreadResponse)
-async def delete_thread_endpoint(thread_id: str, project_id: str = Depends(current_project),
+async def delete_thread_endpoint(request: Request, thread_id: str, project_id: str = Depends(current_project),
                                  session: AsyncSession = Depends(db_session)) -> dict:
     await delete_thread(session, project_id, thread_id)
+    await session.commit()
+    await request.app.state.engine.thread_deleted(project_id, thread_id)
     return {"id": thread_id, "object": "thread.deleted", "deleted": True}

@@ -113,6 +113,16 @@ class ThreadSessions:
         await self._copy_inputs(ts)
         return ts.sandbox
 
+    async def close_thread(self, project_id: str, thread_id: str) -> None:
+        """A deleted thread's sandbox session ends now rather than at its expiry."""
+        ts = self._threads.get(thread_id)
+        if ts is None or ts.project_id != project_id:
+            return
+        del self._threads[thread_id]
+        if ts.sandbox is not None:
+            async with ts.lock:
+                await ts.sandbox.close()
+
     def forget_sandbox(self, ts: ThreadSession) -> None:
         ts.sandbox = None
         ts.state_lost = True

@@ -91,3 +91,6 @@ class RunWorker:
 
     async def cancel_run(self, project_id: str, thread_id: str, run_id: str) -> dict:
         return await self._call(self.engine.cancel_run(project_id, thread_id, run_id))
+
+    async def thread_deleted(self, project_id: str, thread_id: str) -> None:
+        await self._call(self.engine.sessions.close_thread(project_id, thread_id))

@@ -16,7 +16,7 @@ from codeinterp.store.db import Base
 from codeinterp.store.errors import InvalidRequest, NotFound
 from codeinterp.store.files import File
 from codeinterp.store.ids import new_id, now
-from codeinterp.store.runs import ACTIVE_RUN_STATUSES, Run
+from codeinterp.store.runs import ACTIVE_RUN_STATUSES, Run, RunStep
 
 MAX_CODE_FILES = 20
 MAX_METADATA_KEYS = 16
@@ -459,10 +459,11 @@ async def _refuse_if_running(session: AsyncSession, project_id: str, thread_id: 
 
 
 async def delete_thread(session: AsyncSession, project_id: str, thread_id: str) -> None:
-    """Deletes the thread and its messages (not while a run on it is active)."""
+    """Deletes the thread with its messages, runs and run steps (not while a run on it is active)."""
     row = await get_owned(session, Thread, project_id, thread_id, "thread")
     await _refuse_if_running(session, project_id, thread_id, "delete thread")
-    await session.execute(delete(Message).where(Message.project_id == project_id, Message.thread_id == thread_id))
+    for table in (Message, RunStep, Run):
+        await session.execute(delete(table).where(table.project_id == project_id, table.thread_id == thread_id))
     await session.delete(row)
     await session.flush()
 
