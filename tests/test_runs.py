@@ -458,3 +458,17 @@ def test_deleting_a_thread_deletes_its_runs_and_steps_and_ends_its_session(clien
             read()
     if before:  # where cgroups are in use, the thread's session and its group are gone
         wait_for(lambda: len(_sandbox_groups() - before) == 0 and len(before - _sandbox_groups()) >= 1)
+
+
+def test_bad_messages_in_a_run_request_name_where_they_are(client):
+    assistant = make_assistant(client)
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.beta.threads.create_and_run(assistant_id=assistant.id, thread={
+            "messages": [{"role": "user", "content": "fine"}, {"role": "robot", "content": "hi"}]})
+    assert caught.value.body["param"] == "thread.messages[1].role"
+    thread = client.beta.threads.create()
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.beta.threads.runs.create(thread.id, assistant_id=assistant.id,
+                                        additional_messages=[{"role": "user", "content": 5}])
+    assert caught.value.body["param"].startswith("additional_messages[0].content")
+    assert client.beta.threads.runs.list(thread.id).data == []

@@ -127,7 +127,7 @@ class RunEngine:
             await self._check_model(fields["model"])
             thread_dict = None
             if thread_id is None:
-                thread = await create_thread(s, project_id, thread_body)
+                thread = await create_thread(s, project_id, thread_body, param="thread")
                 thread_id = thread.id
                 thread_dict = thread_to_dict(thread)
             else:
@@ -139,8 +139,8 @@ class RunEngine:
                 active = found[1]
                 if active:
                     raise InvalidRequest(f"Thread {thread_id} already has an active run {active}.")
-                for message in body.get("additional_messages") or []:
-                    await create_message(s, project_id, thread_id, message)
+                for n, message in enumerate(body.get("additional_messages") or []):
+                    await create_message(s, project_id, thread_id, message, param=f"additional_messages[{n}]")
             t = now()
             run = Run(id=new_id("run"), project_id=project_id, thread_id=thread_id, assistant_id=assistant.id,
                       status="queued", created_at=t, expires_at=t + self.settings.run_expiry_seconds, **fields)
