@@ -73,8 +73,8 @@ class Probe:
     """This file run with --probe: GETs one run again and again until told to stop."""
 
     def __init__(self, server: Server, thread_id: str, run_id: str) -> None:
-        self.process = subprocess.Popen([sys.executable, __file__, "--probe", server.base_url, server.headers["Authorization"],
-                                         f"/threads/{thread_id}/runs/{run_id}"],
+        self.process = subprocess.Popen([sys.executable, __file__, "--probe", server.base_url,
+                                         server.headers["Authorization"], f"/threads/{thread_id}/runs/{run_id}"],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
     def stop(self) -> list[float]:

@@ -74,12 +74,18 @@ def pss_kb(pid: int) -> int:
     return 0
 
 
+def warm_session_pids(manager) -> list[int]:
+    """The processes of the sessions started ahead of demand and not handed out yet."""
+    return [pid for session in getattr(manager, "_warm", []) for pid in session_pids(session)]
+
+
 def zygote_pids(manager) -> list[int]:
-    """bubblewrap and the warm parent (shared by every session), without the sessions' kernels."""
+    """bubblewrap and the warm parent (shared by every session), without the sessions' kernels
+    (the warm sessions' included: see warm_session_pids)."""
     zygote = getattr(manager, "_zygote", None)
     if zygote is None:
         return []
-    kernels = {pid for session in manager.sessions for pid in session_pids(session)}
+    kernels = {pid for session in manager.sessions for pid in session_pids(session)} | set(warm_session_pids(manager))
     found, queue = [], [zygote.pid]
     while queue:
         pid = queue.pop()

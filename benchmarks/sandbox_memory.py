@@ -14,7 +14,9 @@ import asyncio
 import statistics
 import time
 
-from sandbox_common import DATA_STACK, SANDBOX_PYTHON, PipePython, pss_kb, run, sandbox_manager, session_pids, zygote_pids
+from sandbox_common import (
+    DATA_STACK, SANDBOX_PYTHON, PipePython, pss_kb, run, sandbox_manager, session_pids, warm_session_pids, zygote_pids,
+)
 
 CELL = DATA_STACK + "\nfig = matplotlib.pyplot.figure(); matplotlib.pyplot.close(fig)\n1+1"
 
@@ -37,6 +39,8 @@ async def main() -> None:
         per_session = [sum(pss_kb(pid) for pid in session_pids(session)) for session in sessions]
         processes = [len(session_pids(session)) for session in sessions]
         parent = sum(pss_kb(pid) for pid in zygote_pids(manager))
+        warm = sum(pss_kb(pid) for pid in warm_session_pids(manager))
+        warm_count = manager.warm_ready
 
     bare = [PipePython(str(SANDBOX_PYTHON), preload=DATA_STACK) for _ in range(args.sessions)]
     try:
@@ -55,6 +59,7 @@ async def main() -> None:
           f"mean {mb(statistics.fmean(per_session))}  max {mb(max(per_session))}")
     print(f"  warm parent and bubblewrap (shared by all)    {mb(parent)}")
     print(f"  all sessions + warm parent, per session       {mb(total / args.sessions)}")
+    print(f"  {warm_count} warm sessions waiting to be handed out {mb(warm)} in all (not counted above)")
     print("Baseline (same run):")
     print(f"  bare python with the same imports ({args.sessions} at once) "
           f"mean {mb(statistics.fmean(bare_pss))}  max {mb(max(bare_pss))}")

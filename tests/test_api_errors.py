@@ -21,7 +21,7 @@ class Body(BaseModel):
 
 @pytest.fixture(scope="module")
 def http(tmp_path_factory):
-    app = create_app(Settings(data_dir=tmp_path_factory.mktemp("data"), api_key=KEY))
+    app = create_app(Settings(data_dir=tmp_path_factory.mktemp("data"), api_key=KEY, sandbox_warm_sessions=2))
 
     @app.post("/v1/echo")
     async def echo(body: Body, project_id: str = Depends(current_project)) -> dict:
@@ -104,7 +104,8 @@ def test_a_value_the_database_refuses_is_400_not_500(tmp_path):
     if not url:
         pytest.skip("CODEINTERP_TEST_POSTGRES_URL is not set (scripts/test.sh starts PostgreSQL)")
     with fresh_postgres_database(url) as database_url:
-        app = create_app(Settings(data_dir=tmp_path, database_url=database_url, api_key=KEY))
+        app = create_app(Settings(data_dir=tmp_path, database_url=database_url, api_key=KEY,
+                                  sandbox_warm_sessions=2))
 
         @app.post("/v1/projects")
         async def create(body: Body, session: AsyncSession = Depends(db_session)) -> dict:

@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     sandbox_env: Path = PROJECT_ROOT / ".sandbox-env"  # the sandbox's own Python environment
     sandbox_unsafe: bool = False  # allow sandboxes without isolation (a developer laptop)
     sandbox_max_sessions: int = 200
-    sandbox_warm_sessions: int = 2  # sessions kept started ahead of demand, so a new one answers at once
+    sandbox_warm_sessions: int = 20  # sessions kept started ahead of demand, so new ones answer at once
     sandbox_memory_mb: int = 1024
     sandbox_pids: int = 128
     sandbox_cpu_shares: int = 1024

@@ -27,8 +27,9 @@ class ServerProcess:
         self.data_dir = self.tmp_path / "data"
         self.api_key = "sk-ci-test-" + secrets.token_hex(16)
         self.port = free_port()
+        # A few warm sandbox sessions are enough for the tests and keep many servers cheap to start.
         self.env = {**os.environ, "CODEINTERP_DATA_DIR": str(self.data_dir), "CODEINTERP_API_KEY": self.api_key,
-                    **(env or {})}
+                    "CODEINTERP_SANDBOX_WARM_SESSIONS": "2", **(env or {})}
         self.log_path = self.tmp_path / "server.log"
         self.proc: subprocess.Popen | None = None
 

@@ -28,7 +28,7 @@ class LoopThread:
 class SandboxHarness:
     def __init__(self, data_dir: Path, **settings) -> None:
         self.loop = LoopThread()
-        self.settings = Settings(data_dir=data_dir, **settings)
+        self.settings = Settings(data_dir=data_dir, **{"sandbox_warm_sessions": 2, **settings})
         self.manager = SandboxManager(self.settings)
         self.run(self.manager.start())
 

@@ -225,7 +225,7 @@ def test_sessions_handed_out_warm_start_empty(sandbox):
         sandbox.run(first.put_file("mine.txt", b"first"))
         sandbox.execute(first, "secret = 1")
         deadline = time.monotonic() + 10
-        while not [s for s in sandbox.manager._warm if s.kernel is not None] and time.monotonic() < deadline:
+        while not sandbox.manager.warm_ready and time.monotonic() < deadline:
             time.sleep(0.05)
         second = sandbox.session()
         try:

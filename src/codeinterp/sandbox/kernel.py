@@ -243,22 +243,29 @@ def _warm_up() -> None:
     """Run a value, a figure and an error once, so that every session starts with IPython's and
     matplotlib's lazy machinery already built; then freeze the heap so that the garbage collector
     does not touch (and copy) the zygote's pages in every child."""
-    global channel
     import gc
 
-    channel = _Discard()
-    for code in ("1 + 1", "import matplotlib.pyplot as _plt\n_plt.plot([1, 2])\n_plt.show()", "1 / 0"):
-        shell.run_cell(code, store_history=False)
-    shell.run_cell("del _plt", store_history=False)
-    shell.user_ns.update({"_": "", "__": "", "___": ""})
-    channel = None
+    _run_unseen("1 + 1", "import matplotlib.pyplot as _plt\n_plt.plot([1, 2])\n_plt.show()", "1 / 0", "del _plt")
     gc.collect()
     gc.freeze()
+
+
+def _run_unseen(*codes: str) -> None:
+    """Run cells whose output goes nowhere and which leave no trace in the user's namespace."""
+    global channel
+    channel = _Discard()
+    for code in codes:
+        shell.run_cell(code, store_history=False)
+    shell.user_ns.update({"_": "", "__": "", "___": ""})
+    channel = None
 
 
 def serve(sock: socket.socket, output_bytes: int) -> None:
     """Run executions until the socket closes. Called in the isolated session process."""
     global channel
+    # A forked session's first cell copies the parent's pages it writes to: done here, ahead of
+    # the user's first cell (a warm session does it before it is handed out).
+    _run_unseen("1 + 1")
     channel = Channel(sock, output_bytes)
     for fd, name in ((1, "stdout"), (2, "stderr")):
         read_fd, write_fd = os.pipe()

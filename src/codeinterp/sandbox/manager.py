@@ -372,6 +372,11 @@ class SandboxManager:
         self._warm_keeper = asyncio.create_task(self._keep_warm())
         self._warm_wanted.set()
 
+    @property
+    def warm_ready(self) -> int:
+        """How many warm sessions are started and waiting to be handed out."""
+        return sum(1 for session in self._warm if session.kernel is not None)
+
     async def wait_ready(self) -> None:
         """Wait until the warm parent is ready to fork kernels (raises if it failed to start)."""
         if self._starting is None:
