@@ -84,6 +84,15 @@ def test_files_in_and_out(sandbox, session):
     assert "input.csv" in sandbox.run(session.list_files())
 
 
+def test_changes_are_found_in_small_and_large_data_dirs(sandbox, session):
+    for count in (3, 300):  # a few files are looked at on the event loop, many in a thread
+        result = sandbox.execute(session, f"for n in range({count}):\n"
+                                          f"    open(f'/mnt/data/f{count}_{{n}}.txt', 'w').write(str(n))")
+        assert result.status == "ok", result.text
+        assert sorted(c.path for c in result.files_changed) == sorted(f"f{count}_{n}.txt" for n in range(count))
+        assert sandbox.run(session.read_file(f"f{count}_2.txt")) == b"2"
+
+
 def test_timeout_interrupts_and_keeps_state(sandbox, session):
     sandbox.execute(session, "kept = 'yes'")
     result = sandbox.execute(session, "import time\nwhile True: time.sleep(0.05)", timeout=1)

@@ -91,11 +91,23 @@ def snapshot(root: Path) -> dict[str, tuple[int, int]]:
 
     The walk is bounded (depth and entries looked at), so that a session that nests or
     multiplies directories cannot make the host's walks slow or deep."""
+    return _walk(root, MAX_ENTRIES)[0]
+
+
+def small_snapshot(root: Path, max_entries: int) -> dict[str, tuple[int, int]] | None:
+    """`snapshot(root)` if root holds at most `max_entries` entries (cheap enough to take without
+    a thread), else None."""
+    found, complete = _walk(root, max_entries)
+    return found if complete else None
+
+
+def _walk(root: Path, max_entries: int) -> tuple[dict[str, tuple[int, int]], bool]:
+    """(what `snapshot` returns, whether every entry was looked at within max_entries)"""
     found: dict[str, tuple[int, int]] = {}
     try:
         root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     except FileNotFoundError:
-        return found
+        return found, True
     pending = [(root_fd, "", 0)]
     seen = 0
     try:
@@ -105,8 +117,8 @@ def snapshot(root: Path) -> dict[str, tuple[int, int]]:
                 with os.scandir(dir_fd) as entries:
                     for entry in entries:
                         seen += 1
-                        if seen > MAX_ENTRIES:
-                            return found
+                        if seen > max_entries:
+                            return found, False
                         info = entry.stat(follow_symlinks=False)
                         if stat.S_ISREG(info.st_mode) and info.st_nlink == 1:
                             found[prefix + entry.name] = (info.st_size, info.st_mtime_ns)
@@ -122,7 +134,7 @@ def snapshot(root: Path) -> dict[str, tuple[int, int]]:
     finally:
         for dir_fd, _, _ in pending:
             os.close(dir_fd)
-    return found
+    return found, True
 
 
 def changes(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> list[FileChange]:

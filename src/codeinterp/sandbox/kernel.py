@@ -199,6 +199,7 @@ def _make_shell():
     config.InteractiveShell.colors = "nocolor"
     config.InteractiveShell.autocall = 0
     config.InteractiveShell.xmode = "Context"
+    config.DisplayFormatter.active_types = ["text/plain", "image/png"]  # all that a session sends
     new_shell = Shell.instance(config=config, displayhook_class=ResultHook,
                                display_pub_class=Publisher)
     new_shell.enable_matplotlib("inline")

@@ -35,6 +35,7 @@ SANDBOX_UID = 65534
 GO = b'{"type": "go"}\n'
 STREAM_LIMIT = 64 * 1024 * 1024  # longest line a kernel may send (a big PNG, base64)
 REAPER_INTERVAL = 1.0
+INLINE_SNAPSHOT_ENTRIES = 64  # /mnt/data walks this small run on the event loop; bigger ones in a thread
 
 OutputCallback = Callable[[OutputEvent], Awaitable[None] | None]
 
@@ -200,7 +201,7 @@ class Session:
             result.state_lost = True
             await emit(OutputEvent(kind="notice", text=self._restart_notice))
             self._restart_notice = None
-        before = await asyncio.to_thread(datadir.snapshot, self.data_dir)
+        before = await self._snapshot()
         kernel = self.kernel
         self._interrupted = False
         timeout = timeout if timeout is not None else self.manager.settings.sandbox_exec_timeout_seconds
@@ -232,10 +233,14 @@ class Session:
                 await self._crashed(result, emit)
             elif result.status != "timeout":
                 result.status = "ok" if status == "ok" else "error"
-        after = await asyncio.to_thread(datadir.snapshot, self.data_dir)
+        after = await self._snapshot()
         result.files_changed = datadir.changes(before, after)
         result.duration_seconds = time.monotonic() - started
         return result
+
+    async def _snapshot(self) -> dict[str, tuple[int, int]]:
+        small = datadir.small_snapshot(self.data_dir, INLINE_SNAPSHOT_ENTRIES)
+        return small if small is not None else await asyncio.to_thread(datadir.snapshot, self.data_dir)
 
     async def _read_until_done(self, kernel: Kernel, result: ExecutionResult, emit) -> str | None:
         """Outputs until the kernel says the cell is done; None if the kernel died."""
