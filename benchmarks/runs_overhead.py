@@ -86,6 +86,7 @@ def server_runs(runs: int) -> tuple[list[float], list[float]]:
             thread = client.post("/threads", json={}).raise_for_status().json()
             body = {"assistant_id": assistant["id"]}
             _until_completed(client, f"/threads/{thread['id']}/runs", body)  # warm-up: starts the session
+            time.sleep(3)  # the server starts its warm sandbox sessions in the background: let it finish
             warm = [_until_completed(client, f"/threads/{thread['id']}/runs", body) for _ in range(runs)]
             new_thread = [_until_completed(client, "/threads/runs", dict(body, thread={}))
                           for _ in range(runs)]
