@@ -14,6 +14,8 @@ import threading
 from collections.abc import Coroutine
 from typing import Any
 
+import uvloop
+
 from codeinterp.config import Settings
 from codeinterp.runs.engine import RunEngine, RunHandle
 from codeinterp.sandbox.manager import SandboxManager
@@ -30,7 +32,7 @@ class RunWorker:
     def __init__(self, settings: Settings, database_url: str) -> None:
         self.settings = settings
         self.database_url = database_url
-        self.loop = asyncio.new_event_loop()
+        self.loop = uvloop.new_event_loop()  # as uvicorn's own; cheaper per callback than asyncio's
         self._thread = threading.Thread(target=self.loop.run_forever, name="run-worker", daemon=True)
         self.db: Database | None = None
         self.sandboxes: SandboxManager | None = None
