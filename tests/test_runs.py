@@ -2,6 +2,7 @@
 official `openai` SDK (sync and async, strict response validation)."""
 
 import asyncio
+import hashlib
 import io
 import time
 
@@ -196,6 +197,22 @@ def test_generated_csv_becomes_file_path_annotation(client, upstream):
     info = client.files.retrieve(file_id)
     assert info.purpose == "assistants_output" and info.filename.endswith("squares.csv")
     assert client.files.content(file_id).read() == b"n,sq\n1,1\n2,4\n3,9\n"
+
+
+def test_a_large_generated_file_is_stored_whole(client, upstream):
+    """Copied out of the sandbox in pieces (not read whole into the server's memory)."""
+    upstream.script([
+        python("import hashlib, os\ndata = os.urandom(48 * 1024 * 1024 + 123)\n"
+               "open('/mnt/data/blob.bin', 'wb').write(data)\nhashlib.sha256(data).hexdigest()"),
+        {"text": "Saved sandbox:/mnt/data/blob.bin"},
+    ])
+    thread, run = ask(client, make_assistant(client), "Make random bytes.")
+    assert run.status == "completed", run.last_error
+    (step,) = [s for s in steps_of(client, run) if s.type == "tool_calls"]
+    digest = step.step_details.tool_calls[0].code_interpreter.outputs[0].logs.strip().strip("'")
+    (annotation,) = last_message(client, thread).content[0].text.annotations
+    content = client.files.content(annotation.file_path.file_id).read()
+    assert len(content) == 48 * 1024 * 1024 + 123 and hashlib.sha256(content).hexdigest() == digest
 
 
 def test_failing_cell_goes_back_to_the_model_which_fixes_it(client, upstream):

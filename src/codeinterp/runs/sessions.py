@@ -159,10 +159,9 @@ class ThreadSessions:
                     purpose="assistants_output", data=output.png)
                 image_ids.append(row.id)
             for change in result.files_changed:
-                data = await ts.sandbox.read_file(change.path)
                 row = await file_store.create_file_from_bytes(
                     session, ts.project_id, filename=f"/mnt/data/{change.path}",
-                    purpose="assistants_output", data=data)
+                    purpose="assistants_output", data=await ts.sandbox.open_file(change.path))
                 ts.generated[change.path] = row.id
                 saved.append(change.path)
             await session.commit()

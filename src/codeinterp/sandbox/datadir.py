@@ -8,6 +8,7 @@ import os
 import stat
 import subprocess
 from pathlib import Path
+from typing import BinaryIO
 
 from codeinterp.sandbox.types import FileChange, SandboxError
 
@@ -63,6 +64,12 @@ def write_file(root: Path, name: str, source: bytes | Path) -> None:
 
 
 def read_file(root: Path, name: str) -> bytes:
+    with open_file(root, name) as data:
+        return data.read()
+
+
+def open_file(root: Path, name: str) -> BinaryIO:
+    """The regular, singly linked file `name` under root, open for reading (never through a link)."""
     *dirs, filename = _parts(name)
     try:
         dir_fd = _open_dir(root, dirs, create=False)
@@ -73,11 +80,12 @@ def read_file(root: Path, name: str) -> bytes:
             fd = os.open(filename, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
         except OSError as error:
             raise FileNotFoundError(f"/mnt/data/{name} is not a readable file") from error
-        with os.fdopen(fd, "rb") as data:
-            info = os.fstat(data.fileno())
-            if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
-                raise FileNotFoundError(f"/mnt/data/{name} is not a regular file")
-            return data.read()
+        data = os.fdopen(fd, "rb")
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+            data.close()
+            raise FileNotFoundError(f"/mnt/data/{name} is not a regular file")
+        return data
     finally:
         os.close(dir_fd)
 

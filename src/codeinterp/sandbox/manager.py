@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from codeinterp.config import Settings
 from codeinterp.sandbox import cgroups, datadir
@@ -157,6 +158,11 @@ class Session:
     async def read_file(self, name: str) -> bytes:
         self._check_open()
         return await asyncio.to_thread(datadir.read_file, self.data_dir, name)
+
+    async def open_file(self, name: str) -> BinaryIO:
+        """A file of /mnt/data open for reading, to copy out without holding it in memory."""
+        self._check_open()
+        return await asyncio.to_thread(datadir.open_file, self.data_dir, name)
 
     async def list_files(self) -> dict[str, tuple[int, int]]:
         """{path under /mnt/data: (size, mtime_ns)}; links and special files are left out."""

@@ -11,6 +11,7 @@ import shutil
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +72,11 @@ class BlobStore:
             raise
         return writer.size
 
-    def copy_from(self, name: str, source: Path) -> int:
+    def copy_from(self, name: str, source: Path | BinaryIO) -> int:
+        """Store a file on disk, or what is left to read of an open file (which is closed)."""
         writer = self.open_writer()
         try:
-            with open(source, "rb") as f:
+            with open(source, "rb") if isinstance(source, Path) else source as f:
                 shutil.copyfileobj(f, writer.file, 1024 * 1024)
             writer.size = os.fstat(writer.file.fileno()).st_size
             writer.commit(name)

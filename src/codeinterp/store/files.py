@@ -4,6 +4,7 @@ import asyncio
 import mimetypes
 import time
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from sqlalchemy import BigInteger, Integer, String, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -127,14 +128,15 @@ async def add_file_row(session: AsyncSession, file_id: str, project_id: str, fil
 
 
 async def create_file_from_bytes(session: AsyncSession, project_id: str, filename: str,
-                                 data: bytes | Path, purpose: str = OUTPUT_PURPOSE) -> File:
-    """Store bytes (or a file on disk) as a new file; the caller commits the session."""
+                                 data: bytes | Path | BinaryIO, purpose: str = OUTPUT_PURPOSE) -> File:
+    """Store bytes (or a file on disk, or an open file, which is closed) as a new file; the caller
+    commits the session."""
     file_id = new_id("file")
     store = blob_store()
     if isinstance(data, (bytes, bytearray, memoryview)):
         size = await asyncio.to_thread(store.write_bytes, file_id, bytes(data))
     else:
-        size = await asyncio.to_thread(store.copy_from, file_id, Path(data))
+        size = await asyncio.to_thread(store.copy_from, file_id, data)
     return await add_file_row(session, file_id, project_id, filename, size, purpose)
 
 
