@@ -143,4 +143,4 @@ def test_event_channel_readers_on_another_threads_loop_see_every_event():
 
 
 async def _collect(channel):
-    return [event async for event in channel.subscribe()]
+    return [(name, json.loads(data)) async for name, data in channel.subscribe()]

@@ -44,10 +44,10 @@ def sse_response(handle: RunHandle) -> StreamingResponse:
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-async def _sse(events: AsyncIterator[tuple[str, dict]]) -> AsyncIterator[str]:
+async def _sse(events: AsyncIterator[tuple[str, str]]) -> AsyncIterator[str]:
     try:
         async for name, data in events:
-            yield f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+            yield f"event: {name}\ndata: {data}\n\n"
     except Exception:
         log.exception("streaming a run failed")
         error = {"error": {"message": "The server failed while streaming this run.", "type": "server_error",

@@ -2,11 +2,13 @@
 recovers them.
 
 The HTTP layer calls `create_run`, `create_thread_and_run`, `submit_tool_outputs` and
-`cancel_run` through `RunWorker`, on the worker's loop; each returns at once and the run goes on in a task the engine owns, so a client
-that disconnects does not stop its run. `RunHandle.events()` yields the leg's events for SSE.
+`cancel_run` through `RunWorker`, on the worker's loop; each returns at once and the run goes on
+in a task the engine owns, so a client that disconnects does not stop its run.
+`RunHandle.events()` yields the leg's events (name, JSON text) for SSE.
 """
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -153,7 +155,7 @@ class RunEngine:
         ar.publish("thread.run.created", run_dict)
         ar.publish("thread.run.queued", run_dict)
         ar.task = asyncio.create_task(self._drive(ar, resume=False), name=f"run {ar.id}")
-        prefix = [("thread.created", thread_dict)] if thread_dict else []
+        prefix = [("thread.created", json.dumps(thread_dict, separators=(",", ":")))] if thread_dict else []
         return RunHandle(run=run_dict, channel=ar.channel, prefix=prefix, thread=thread_dict)
 
     async def submit_tool_outputs(self, project_id: str, thread_id: str, run_id: str, body: dict) -> RunHandle:

@@ -7,11 +7,11 @@ starts late still sees the whole leg in order. A leg ends with a terminal run ev
 """
 
 import asyncio
-import copy
+import json
 import threading
 from collections.abc import AsyncIterator
 
-Event = tuple[str, dict]
+Event = tuple[str, str]  # (event name, its data as JSON text)
 
 LEG_END_EVENTS = frozenset({
     "thread.run.completed",
@@ -38,7 +38,7 @@ class EventChannel:
         return self._closed
 
     def publish(self, name: str, data: dict) -> None:
-        event = (name, copy.deepcopy(data))  # later changes must not reach readers
+        event = (name, json.dumps(data, separators=(",", ":")))  # later changes to data do not reach readers
         with self._lock:
             if self._closed:
                 return
