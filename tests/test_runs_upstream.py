@@ -55,6 +55,15 @@ def test_run_usage_sums_the_endpoints_token_counts(client, assistant, upstream):
     assert (run.usage.prompt_tokens, run.usage.completion_tokens, run.usage.total_tokens) == (230, 25, 255)
 
 
+def test_a_run_that_fails_after_a_tool_call_keeps_the_tokens_it_used(client, assistant, upstream):
+    upstream.script([{"tool_calls": [{"name": "python", "arguments": {"code": "1"}}],
+                      "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}},
+                     {"text": "Half an answer", "cut": True}])
+    run = run_once(client, assistant)
+    assert run.status == "failed"
+    assert (run.usage.prompt_tokens, run.usage.completion_tokens, run.usage.total_tokens) == (100, 20, 120)
+
+
 def test_a_silent_endpoint_fails_the_run_after_the_timeout(client, assistant, upstream):
     upstream.script([{"text": "too late", "delay": 3}])
     run = run_once(client, assistant)

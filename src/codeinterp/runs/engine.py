@@ -331,6 +331,8 @@ class RunEngine:
             run = await s.get(Run, ar.id)
             run.status = status
             run.required_action = None
+            if ar.usage is not None:
+                run.usage = dict(ar.usage)
             if status == "failed":
                 run.failed_at = t
                 run.last_error = last_error

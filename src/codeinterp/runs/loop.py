@@ -61,6 +61,7 @@ class ActiveRun:
     tool_step: "ToolStepWriter | None" = None
     expiry: asyncio.TimerHandle | None = None
     position: int = 0  # next step position
+    usage: dict | None = None  # the run's token counts so far; written to the run when a leg ends
 
     def publish(self, name: str, data: dict) -> None:
         self.channel.publish(name, data)
@@ -277,7 +278,7 @@ class ToolStepWriter:
                            "code_interpreter": {"outputs": [dict(o, index=n) for n, o in enumerate(outputs)]}})
 
     async def save(self, status: str = "in_progress", usage: dict | None = None,
-                   last_error: dict | None = None, run_usage: dict | None = None) -> dict:
+                   last_error: dict | None = None) -> dict:
         async with self.loop.db.session() as s:
             step = self.row  # inserted by the first save, updated by the next ones
             s.add(step)
@@ -289,8 +290,6 @@ class ToolStepWriter:
             step.last_error = last_error
             if status != "in_progress":
                 setattr(step, _STEP_TIME_FIELD[status], now())
-            if run_usage is not None:
-                await s.execute(update(Run).where(Run.id == self.loop.ar.id).values(usage=dict(run_usage)))
             await s.commit()
             self.inserted = True
             step_dict = step_to_dict(step)
@@ -342,6 +341,7 @@ class RunLoop:
             self.thread_session.state_lost = True  # code ran here before, in a session that is gone
         ar.publish("thread.run.in_progress", run_dict)
         usage = dict(config.usage or {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0})
+        ar.usage = usage
 
         while True:
             self._check(config)
@@ -351,10 +351,10 @@ class RunLoop:
             for key in usage:
                 usage[key] += step_usage.get(key, 0) if step_usage else 0
             if config.max_prompt_tokens and step_usage and step_usage["prompt_tokens"] > config.max_prompt_tokens:
-                await self._end_turn(tool_step, step_usage, usage)
+                await self._end_turn(tool_step, step_usage)
                 raise RunStopped("incomplete", incomplete_reason="max_prompt_tokens")
             if completion.finish_reason == "length" and config.max_completion_tokens:
-                await self._end_turn(tool_step, step_usage, usage)
+                await self._end_turn(tool_step, step_usage)
                 raise RunStopped("incomplete", incomplete_reason="max_completion_tokens")
             if tool_step is None:
                 if ar.message is None:  # an empty answer still becomes a message
@@ -365,7 +365,7 @@ class RunLoop:
             if ar.message is not None:
                 await ar.message.close("completed")
             config.tool_choice = "auto"  # a forced tool is forced once
-            await tool_step.save(usage=step_usage, run_usage=usage)  # stored before the code runs
+            await tool_step.save(usage=step_usage)  # stored before the code runs
             calls = list(tool_step)
             messages.append({"role": "assistant", "content": completion.text or None,
                              "tool_calls": [_chat_tool_call(tool_step, c) for c in calls]})
@@ -452,14 +452,13 @@ class RunLoop:
         self.ar.message = MessageWriter(self, images)
         await self.ar.message.open()
 
-    async def _end_turn(self, tool_step: "ToolStepWriter | None", usage: dict | None, run_usage: dict) -> None:
+    async def _end_turn(self, tool_step: "ToolStepWriter | None", usage: dict | None) -> None:
         """Close what the last answer opened when the run stops at a token limit."""
         if self.ar.message is not None:
             await self.ar.message.close("incomplete", usage=usage, incomplete_reason="max_tokens",
                                         step_status="completed")
         if tool_step is not None:
             await tool_step.save("completed", usage=usage)
-        await self._save_usage(run_usage)
 
     async def _run_code(self, tool_step: ToolStepWriter, call: ToolCallState) -> str:
         ar, ts = self.ar, self.thread_session
@@ -512,14 +511,11 @@ class RunLoop:
                 raise RunCancelled()
             run.status = "requires_action"
             run.required_action = action
+            run.usage = dict(self.ar.usage) if self.ar.usage is not None else run.usage
             await s.commit()
             run_dict = run_to_dict(run)
         self.ar.publish("thread.run.requires_action", run_dict)
 
-    async def _save_usage(self, usage: dict) -> None:
-        async with self.db.session() as s:
-            await s.execute(update(Run).where(Run.id == self.ar.id).values(usage=dict(usage)))
-            await s.commit()
 
 
 def _ran_code(messages: list[dict]) -> bool:
