@@ -63,6 +63,7 @@ class ScriptedUpstream:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # each streamed chunk goes out at once, as a model's would
 
             def log_message(self, *args) -> None:
                 pass
@@ -112,26 +113,32 @@ class ScriptedUpstream:
                 self.wfile.write(data)
 
             def _stream(self, body: dict, turn: dict) -> None:
+                """Server-sent events in chunked encoding on a kept-alive connection, as OpenAI
+                streams; a cut answer ends by closing the connection instead."""
+                cut = turn.get("cut")
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream; charset=utf-8")
                 self.send_header("Cache-Control", "no-cache")
-                self.send_header("Connection", "close")
+                if cut:
+                    self.send_header("Connection", "close")
+                else:
+                    self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
-                self.close_connection = True
+                self.close_connection = bool(cut)
                 chunks = list(upstream._chunks(body, turn))
-                if turn.get("cut"):
-                    chunks = chunks[:max(1, len(chunks) // 2)]
+                events = [f"data: {json.dumps(chunk)}\n\n".encode() for chunk in chunks]
+                events = events[:max(1, len(events) // 2)] if cut else events + [b"data: [DONE]\n\n"]
                 try:
-                    for n, chunk in enumerate(chunks):
+                    for n, event in enumerate(events):
                         if n and turn.get("chunk_delay"):
                             time.sleep(turn["chunk_delay"])
-                        self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                        self.wfile.write(event if cut else b"%x\r\n%s\r\n" % (len(event), event))
                         self.wfile.flush()
-                    if not turn.get("cut"):
-                        self.wfile.write(b"data: [DONE]\n\n")
+                    if not cut:
+                        self.wfile.write(b"0\r\n\r\n")
                         self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client went away (e.g. a cancelled run)
+                    self.close_connection = True  # the client went away (e.g. a cancelled run)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
