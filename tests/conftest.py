@@ -1,12 +1,17 @@
 """Shared fixtures: a real server process and official `openai` SDK clients talking to it."""
 
-import os
+from pathlib import Path
 
+import httpx
 import openai
 import pytest
+import yaml
 
 from tests.helpers.server import ServerProcess, start_server
 from tests.helpers.upstream import upstream  # noqa: F401  (session-scoped scripted model)
+
+# The paths we serve and the schemas they use, cut from OpenAI's public OpenAPI description (MIT).
+CONTRACT = Path(__file__).resolve().parent / "contract" / "openapi-subset.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +52,13 @@ def async_client(server) -> openai.AsyncOpenAI:
                               _strict_response_validation=True)
 
 
-def postgres_url() -> str | None:
-    """The test PostgreSQL (from scripts/postgres.sh); under CI it must be there."""
-    url = os.environ.get("CODEINTERP_TEST_POSTGRES_URL")
-    if not url and os.environ.get("CI") == "true":
-        pytest.fail("CODEINTERP_TEST_POSTGRES_URL is not set in CI; run the tests through scripts/test.sh")
-    return url
+@pytest.fixture(scope="session")
+def contract() -> dict:
+    return yaml.safe_load(CONTRACT.read_text())
+
+
+@pytest.fixture(scope="module")
+def served(server) -> dict:
+    r = httpx.get(server.url + "/openapi.json")
+    assert r.status_code == 200
+    return r.json()

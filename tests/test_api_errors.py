@@ -97,13 +97,9 @@ def test_a_value_the_database_refuses_is_400_not_500(tmp_path):
 
     from codeinterp.api.deps import db_session
     from codeinterp.store.projects import Project
-    from tests.conftest import postgres_url
-    from tests.test_store import fresh_postgres_database
+    from tests.helpers.postgres import postgres_database
 
-    url = postgres_url()
-    if not url:
-        pytest.skip("CODEINTERP_TEST_POSTGRES_URL is not set (scripts/test.sh starts PostgreSQL)")
-    with fresh_postgres_database(url) as database_url:
+    with postgres_database() as database_url:
         app = create_app(Settings(data_dir=tmp_path, database_url=database_url, api_key=KEY,
                                   sandbox_warm_sessions=2))
 

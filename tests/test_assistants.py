@@ -1,20 +1,18 @@
 """Assistants through the official SDK against the real server, and the served description
 of the Assistants, threads and messages endpoints against the contract."""
 
-from pathlib import Path
-
 import httpx
 import openai
 import pytest
 import schemathesis
-import yaml
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import content_type_conformance, not_a_server_error, response_schema_conformance
+
+from tests.conftest import CONTRACT
 
 # The SDK marks the Assistants API deprecated; it is the API this server serves.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
-CONTRACT = Path(__file__).resolve().parent / "contract" / "openapi-subset.yaml"
 LOOKUP = {"type": "function", "function": {"name": "lookup", "description": "Finds a row.",
                                            "parameters": {"type": "object", "properties": {"key": {"type": "string"}}}}}
 
@@ -225,18 +223,6 @@ SCHEMAS = ["AssistantObject", "ListAssistantsResponse", "DeleteAssistantResponse
            "CreateMessageRequest", "ModifyMessageRequest", "MessageContentTextObject",
            "MessageContentImageFileObject", "MessageContentImageUrlObject", "AssistantToolsCode",
            "AssistantToolsFunction", "FunctionObject"]
-
-
-@pytest.fixture(scope="module")
-def contract() -> dict:
-    return yaml.safe_load(CONTRACT.read_text())
-
-
-@pytest.fixture(scope="module")
-def served(server) -> dict:
-    r = httpx.get(server.url + "/openapi.json")
-    assert r.status_code == 200
-    return r.json()
 
 
 def test_paths_and_operation_ids_match_the_contract(contract, served):

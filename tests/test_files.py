@@ -7,7 +7,8 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import make_client, postgres_url
+from tests.conftest import make_client
+from tests.helpers.postgres import server_on_postgres
 from tests.helpers.server import start_server
 
 
@@ -208,23 +209,14 @@ def test_restart_keeps_files(tmp_path):
 
 
 def test_files_api_on_postgresql(tmp_path):
-    url = postgres_url()
-    if not url:
-        pytest.skip("CODEINTERP_TEST_POSTGRES_URL is not set (scripts/test.sh starts PostgreSQL)")
-    from tests.test_store import fresh_postgres_database
-
-    with fresh_postgres_database(url) as database_url:
-        proc = start_server(tmp_path, env={"CODEINTERP_DATABASE_URL": database_url})
-        try:
-            with make_client(proc) as client:
-                ids = [upload(client, f"p{n}.py", f"print({n})".encode()).id for n in range(3)]
-                assert [f.id for f in client.files.list(limit=2, order="asc")] == ids
-                assert client.files.content(ids[1]).read() == b"print(1)"
-                client.files.delete(ids[0])
-                proc.restart()
-                assert [f.id for f in client.files.list(order="asc")] == ids[1:]
-        finally:
-            proc.stop()
+    with server_on_postgres(tmp_path) as proc:
+        with make_client(proc) as client:
+            ids = [upload(client, f"p{n}.py", f"print({n})".encode()).id for n in range(3)]
+            assert [f.id for f in client.files.list(limit=2, order="asc")] == ids
+            assert client.files.content(ids[1]).read() == b"print(1)"
+            client.files.delete(ids[0])
+            proc.restart()
+            assert [f.id for f in client.files.list(order="asc")] == ids[1:]
 
 
 def test_expires_after_sets_expires_at(client):

@@ -1,18 +1,15 @@
 """Requests generated from the contract for /files (Schemathesis): never a server error, always
 OpenAI's error shape when refused, and replies that match the contract's schemas."""
 
-from pathlib import Path
-
 import pytest
 import schemathesis
 from schemathesis.checks import content_type_conformance, not_a_server_error, response_schema_conformance
 from hypothesis import HealthCheck, settings
 
-from tests.conftest import postgres_url
+from tests.conftest import CONTRACT
+from tests.helpers.postgres import server_on_postgres
 from tests.helpers.server import start_server
-from tests.test_store import fresh_postgres_database
 
-CONTRACT = Path(__file__).resolve().parent / "contract" / "openapi-subset.yaml"
 schema = schemathesis.openapi.from_path(CONTRACT).include(path_regex=r"^/files")
 
 
@@ -25,13 +22,8 @@ def server(request, tmp_path_factory):
         yield proc
         proc.stop()
         return
-    url = postgres_url()
-    if not url:
-        pytest.skip("CODEINTERP_TEST_POSTGRES_URL is not set (scripts/test.sh starts PostgreSQL)")
-    with fresh_postgres_database(url) as database_url:
-        proc = start_server(tmp, env={"CODEINTERP_DATABASE_URL": database_url})
+    with server_on_postgres(tmp) as proc:
         yield proc
-        proc.stop()
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -1,25 +1,6 @@
 """The served OpenAPI description agrees with the contract for the Files API and errors."""
 
-from pathlib import Path
-
-import httpx
 import pytest
-import yaml
-
-# The paths we serve and the schemas they use, cut from OpenAI's public OpenAPI description (MIT).
-CONTRACT = Path(__file__).resolve().parent / "contract" / "openapi-subset.yaml"
-
-
-@pytest.fixture(scope="module")
-def contract() -> dict:
-    return yaml.safe_load(CONTRACT.read_text())
-
-
-@pytest.fixture(scope="module")
-def served(server) -> dict:
-    r = httpx.get(server.url + "/openapi.json")
-    assert r.status_code == 200
-    return r.json()
 
 
 def test_files_paths_and_operations_match(contract, served):

@@ -9,7 +9,7 @@ import time
 import openai
 import pytest
 
-from tests.conftest import postgres_url
+from tests.helpers.postgres import server_on_postgres
 from tests.helpers.server import start_server
 
 MODEL = "scripted-model"
@@ -417,40 +417,30 @@ def test_run_waiting_for_tool_outputs_expires(tmp_path, upstream):
 
 
 def test_runs_on_postgresql(tmp_path, upstream):
-    url = postgres_url()
-    if not url:
-        pytest.skip("CODEINTERP_TEST_POSTGRES_URL is not set (scripts/test.sh starts PostgreSQL)")
-    from tests.test_store import fresh_postgres_database
+    with server_on_postgres(tmp_path, env={"CODEINTERP_MODEL_BASE_URL": upstream.base_url}) as srv:
+        client = openai.OpenAI(base_url=srv.base_url, api_key=srv.api_key, _strict_response_validation=True)
+        lookup = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
+        assistant = make_assistant(client, tools=[{"type": "code_interpreter"}, lookup])
+        upstream.script([python("6 * 7"), {"tool_calls": [{"name": "lookup", "arguments": {}}]},
+                         {"text": "42, and looked up."}])
+        thread, run = ask(client, assistant, "Compute and look up.")
+        assert run.status == "requires_action"
+        call = run.required_action.submit_tool_outputs.tool_calls[0]
+        done = client.beta.threads.runs.submit_tool_outputs_and_poll(
+            run_id=run.id, thread_id=thread.id, tool_outputs=[{"tool_call_id": call.id, "output": "ok"}],
+            poll_interval_ms=100)
+        assert done.status == "completed", done.last_error
+        steps = steps_of(client, done)
+        assert [s.type for s in steps] == ["tool_calls", "tool_calls", "message_creation"]
+        assert steps[0].step_details.tool_calls[0].code_interpreter.outputs[0].logs.strip() == "42"
+        assert [r.id for r in client.beta.threads.runs.list(thread.id, limit=1, order="asc")] == [run.id]
 
-    with fresh_postgres_database(url) as database_url:
-        srv = start_server(tmp_path, env={"CODEINTERP_MODEL_BASE_URL": upstream.base_url,
-                                          "CODEINTERP_DATABASE_URL": database_url})
-        try:
-            client = openai.OpenAI(base_url=srv.base_url, api_key=srv.api_key, _strict_response_validation=True)
-            lookup = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
-            assistant = make_assistant(client, tools=[{"type": "code_interpreter"}, lookup])
-            upstream.script([python("6 * 7"), {"tool_calls": [{"name": "lookup", "arguments": {}}]},
-                             {"text": "42, and looked up."}])
-            thread, run = ask(client, assistant, "Compute and look up.")
-            assert run.status == "requires_action"
-            call = run.required_action.submit_tool_outputs.tool_calls[0]
-            done = client.beta.threads.runs.submit_tool_outputs_and_poll(
-                run_id=run.id, thread_id=thread.id, tool_outputs=[{"tool_call_id": call.id, "output": "ok"}],
-                poll_interval_ms=100)
-            assert done.status == "completed", done.last_error
-            steps = steps_of(client, done)
-            assert [s.type for s in steps] == ["tool_calls", "tool_calls", "message_creation"]
-            assert steps[0].step_details.tool_calls[0].code_interpreter.outputs[0].logs.strip() == "42"
-            assert [r.id for r in client.beta.threads.runs.list(thread.id, limit=1, order="asc")] == [run.id]
-
-            upstream.script([{"delay": 30, "text": "too late"}])
-            slow = client.beta.threads.runs.create(thread.id, assistant_id=assistant.id)
-            wait_for(lambda: client.beta.threads.runs.retrieve(slow.id, thread_id=thread.id).status == "in_progress")
-            srv.restart()
-            after = client.beta.threads.runs.retrieve(slow.id, thread_id=thread.id)
-            assert after.status == "failed" and "restarted" in after.last_error.message
-        finally:
-            srv.stop()
+        upstream.script([{"delay": 30, "text": "too late"}])
+        slow = client.beta.threads.runs.create(thread.id, assistant_id=assistant.id)
+        wait_for(lambda: client.beta.threads.runs.retrieve(slow.id, thread_id=thread.id).status == "in_progress")
+        srv.restart()
+        after = client.beta.threads.runs.retrieve(slow.id, thread_id=thread.id)
+        assert after.status == "failed" and "restarted" in after.last_error.message
 
 
 def _sandbox_groups() -> set[str]:

@@ -1,14 +1,10 @@
 """The store on SQLite and on a real PostgreSQL: migrations, keys, files and their blobs, pagination."""
 
 import asyncio
-import contextlib
-import secrets
 from pathlib import Path
 
-import asyncpg
 import pytest
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 
 from codeinterp.api.pagination import ListQuery, paginate
 from codeinterp.store import files as file_store
@@ -19,27 +15,7 @@ from codeinterp.store.ids import new_id, now
 from codeinterp.store.projects import (
     DEFAULT_PROJECT_ID, create_api_key, list_api_keys, project_for_key, revoke_api_key,
 )
-from tests.conftest import postgres_url
-
-
-@contextlib.contextmanager
-def fresh_postgres_database(server_url: str):
-    """A new, empty database on the test PostgreSQL; dropped afterwards. Yields its SQLAlchemy URL."""
-    name = "ci_" + secrets.token_hex(6)
-    plain = make_url(server_url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(plain)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+from tests.helpers.postgres import postgres_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -47,10 +23,7 @@ def database_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
         return
-    url = postgres_url()
-    if not url:
-        pytest.skip("CODEINTERP_TEST_POSTGRES_URL is not set (scripts/test.sh starts PostgreSQL)")
-    with fresh_postgres_database(url) as database:
+    with postgres_database() as database:
         yield database
 
 

@@ -6,8 +6,8 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import make_client, postgres_url
-from tests.helpers.server import start_server
+from tests.conftest import make_client
+from tests.helpers.postgres import server_on_postgres
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -266,54 +266,44 @@ def test_run_id_filter_lists_the_runs_messages(client, upstream):
 
 
 def test_assistants_threads_and_messages_on_postgresql(tmp_path, upstream):
-    url = postgres_url()
-    if not url:
-        pytest.skip("CODEINTERP_TEST_POSTGRES_URL is not set (scripts/test.sh starts PostgreSQL)")
-    from tests.test_store import fresh_postgres_database
+    with server_on_postgres(tmp_path, env={"CODEINTERP_MODEL_BASE_URL": upstream.base_url}) as srv:
+        with make_client(srv) as client, make_client(srv, srv.create_key("other")) as other:
+            upload = client.files.create(file=("d.csv", b"a\n1\n"), purpose="assistants")
+            assistant = client.beta.assistants.create(
+                model="scripted-model", tools=[{"type": "code_interpreter"}], metadata={"k": "v"},
+                tool_resources={"code_interpreter": {"file_ids": [upload.id]}},
+                response_format={"type": "json_object"})
+            assert client.beta.assistants.retrieve(assistant.id) == assistant
+            assert client.beta.assistants.update(assistant.id, name="pg").name == "pg"
 
-    with fresh_postgres_database(url) as database_url:
-        srv = start_server(tmp_path, env={"CODEINTERP_MODEL_BASE_URL": upstream.base_url,
-                                          "CODEINTERP_DATABASE_URL": database_url})
-        try:
-            with make_client(srv) as client, make_client(srv, srv.create_key("other")) as other:
-                upload = client.files.create(file=("d.csv", b"a\n1\n"), purpose="assistants")
-                assistant = client.beta.assistants.create(
-                    model="scripted-model", tools=[{"type": "code_interpreter"}], metadata={"k": "v"},
-                    tool_resources={"code_interpreter": {"file_ids": [upload.id]}},
-                    response_format={"type": "json_object"})
-                assert client.beta.assistants.retrieve(assistant.id) == assistant
-                assert client.beta.assistants.update(assistant.id, name="pg").name == "pg"
+            thread = client.beta.threads.create(messages=[
+                {"role": "user", "content": f"m{n}",
+                 "attachments": [{"file_id": upload.id, "tools": [{"type": "code_interpreter"}]}]}
+                for n in range(5)])
+            texts = [m.content[0].text.value for m in client.beta.threads.messages.list(thread.id, order="asc",
+                                                                                          limit=2)]
+            assert texts == [f"m{n}" for n in range(5)]
+            first = client.beta.threads.messages.list(thread.id, order="asc", limit=1).data[0]
+            assert client.beta.threads.messages.update(first.id, thread_id=thread.id,
+                                                       metadata={"a": "b"}).metadata == {"a": "b"}
+            # Content is JSON: a NUL character (which PostgreSQL refuses in text columns) round-trips.
+            nul = client.beta.threads.messages.create(thread.id, role="user", content="nul \x00 here")
+            assert client.beta.threads.messages.list(thread.id).data[0] == nul
+            assert nul.content[0].text.value == "nul \x00 here"
+            # In a text column it is refused clearly, and nothing is stored.
+            with pytest.raises(openai.BadRequestError):
+                client.beta.assistants.update(assistant.id, name="nul \x00 name")
+            assert client.beta.assistants.retrieve(assistant.id).name == "pg"
 
-                thread = client.beta.threads.create(messages=[
-                    {"role": "user", "content": f"m{n}",
-                     "attachments": [{"file_id": upload.id, "tools": [{"type": "code_interpreter"}]}]}
-                    for n in range(5)])
-                texts = [m.content[0].text.value for m in client.beta.threads.messages.list(thread.id, order="asc",
-                                                                                              limit=2)]
-                assert texts == [f"m{n}" for n in range(5)]
-                first = client.beta.threads.messages.list(thread.id, order="asc", limit=1).data[0]
-                assert client.beta.threads.messages.update(first.id, thread_id=thread.id,
-                                                           metadata={"a": "b"}).metadata == {"a": "b"}
-                # Content is JSON: a NUL character (which PostgreSQL refuses in text columns) round-trips.
-                nul = client.beta.threads.messages.create(thread.id, role="user", content="nul \x00 here")
-                assert client.beta.threads.messages.list(thread.id).data[0] == nul
-                assert nul.content[0].text.value == "nul \x00 here"
-                # In a text column it is refused clearly, and nothing is stored.
-                with pytest.raises(openai.BadRequestError):
-                    client.beta.assistants.update(assistant.id, name="nul \x00 name")
-                assert client.beta.assistants.retrieve(assistant.id).name == "pg"
+            with pytest.raises(openai.NotFoundError):
+                other.beta.threads.messages.list(thread.id)
+            with pytest.raises(openai.NotFoundError):
+                other.beta.assistants.retrieve(assistant.id)
 
-                with pytest.raises(openai.NotFoundError):
-                    other.beta.threads.messages.list(thread.id)
-                with pytest.raises(openai.NotFoundError):
-                    other.beta.assistants.retrieve(assistant.id)
-
-                assert client.beta.threads.delete(thread.id).deleted
-                with pytest.raises(openai.NotFoundError):
-                    client.beta.threads.messages.retrieve(first.id, thread_id=thread.id)
-                assert client.beta.assistants.delete(assistant.id).deleted
-        finally:
-            srv.stop()
+            assert client.beta.threads.delete(thread.id).deleted
+            with pytest.raises(openai.NotFoundError):
+                client.beta.threads.messages.retrieve(first.id, thread_id=thread.id)
+            assert client.beta.assistants.delete(assistant.id).deleted
 
 
 def test_no_new_messages_or_deletion_while_a_run_is_active(client, upstream):

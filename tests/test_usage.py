@@ -3,18 +3,15 @@
 `GET /v1/organization/usage/code_interpreter_sessions` in OpenAI's shape."""
 
 import time
-from pathlib import Path
 
 import anyio
 import httpx
 import pytest
-import yaml
 
 from codeinterp.store.db import Database, run_migrations
 from codeinterp.store.ids import now
 from codeinterp.store.usage import DAY, record_session, sessions_by_bucket, usage_by_day
-from tests.conftest import postgres_url
-from tests.test_store import fresh_postgres_database
+from tests.helpers.postgres import postgres_database
 
 T0 = 1_730_419_200  # 2024-11-01 00:00:00 UTC
 
@@ -65,10 +62,7 @@ def usage_db(request, tmp_path_factory):
         anyio.run(record, url, SESSIONS)
         yield url
         return
-    server_url = postgres_url()
-    if not server_url:
-        pytest.skip("CODEINTERP_TEST_POSTGRES_URL is not set (scripts/test.sh starts PostgreSQL)")
-    with fresh_postgres_database(server_url) as url:
+    with postgres_database() as url:
         run_migrations(url)
         anyio.run(record, url, SESSIONS)
         yield url
@@ -225,9 +219,7 @@ def test_usage_cli_prints_sessions_per_project_and_day(server, projects):
                      ["total", "3"]]  # the sessions of 2024 are outside the last two days
 
 
-def test_served_description_matches_the_contract(server):
-    contract = yaml.safe_load((Path(__file__).parent / "contract" / "openapi-subset.yaml").read_text())
-    served = httpx.get(server.url + "/openapi.json").json()
+def test_served_description_matches_the_contract(contract, served):
     theirs = contract["paths"]["/organization/usage/code_interpreter_sessions"]["get"]
     ours = served["paths"]["/v1/organization/usage/code_interpreter_sessions"]["get"]
     assert ours["operationId"] == theirs["operationId"]
