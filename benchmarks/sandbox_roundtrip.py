@@ -6,7 +6,6 @@ Target: p50 at most 1 ms.
 """
 
 import argparse
-import asyncio
 import time
 
 from sandbox_common import JupyterKernel, PipePython, jupyter_available, line, percentile, run, sandbox_manager

@@ -425,27 +425,27 @@ class RunLoop:
                     await self._open_message()
                 ar.message.add_text(event.text)
             elif isinstance(event, ToolCallDelta):
-                if tool_step is None:
-                    if ar.message is not None:
-                        await ar.message.close("completed")
-                    tool_step = ToolStepWriter(self)
-                    tool_step.open()
+                tool_step = tool_step or await self._open_tool_step()
                 tool_step.on_delta(event)
             elif isinstance(event, Completion):
                 completion = event
         if completion is None:
             raise UpstreamError("The model's answer ended before it was complete.")
         if completion.tool_calls:
-            if tool_step is None:
-                if ar.message is not None:
-                    await ar.message.close("completed")
-                tool_step = ToolStepWriter(self)
-                tool_step.open()
+            tool_step = tool_step or await self._open_tool_step()
             tool_step.on_completion(completion)
         elif completion.text and ar.message is None:
             await self._open_message()
             ar.message.add_text(completion.text)
         return completion, tool_step
+
+    async def _open_tool_step(self) -> "ToolStepWriter":
+        """A tool_calls step begins; the message the model was writing, if any, ends."""
+        if self.ar.message is not None:
+            await self.ar.message.close("completed")
+        tool_step = ToolStepWriter(self)
+        tool_step.open()
+        return tool_step
 
     async def _open_message(self) -> None:
         images, self.ar.pending_images = self.ar.pending_images, []

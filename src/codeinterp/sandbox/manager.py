@@ -221,12 +221,9 @@ class Session:
                 self._signal(signal.SIGINT)
             if not reading.done() and not (await asyncio.wait({reading}, timeout=grace))[0]:
                 reading.cancel()
-                await self._kill_kernel(f"The kernel did not stop within {grace:g} seconds of an interrupt and "
-                                        "was restarted; variables and imports were lost (files in /mnt/data remain).")
-                result.status = "killed"
-                result.state_lost = True
-                await emit(OutputEvent(kind="notice", text=f"[execution killed after {timeout:g} seconds; "
-                                                           "the kernel restarts on next use and its state is lost]"))
+                await self._lose_kernel(result, emit, "killed",
+                                        f"The kernel did not stop within {grace:g} seconds of an interrupt",
+                                        f"execution killed after {timeout:g} seconds")
         except asyncio.CancelledError:
             reading.cancel()
             self._signal(signal.SIGINT)
@@ -295,12 +292,17 @@ class Session:
 
     async def _crashed(self, result: ExecutionResult, emit) -> None:
         reason = self._death_reason()
-        await self._kill_kernel(f"The previous kernel stopped ({reason}) and was restarted; variables and "
-                                "imports were lost (files in /mnt/data remain).")
-        result.status = "crashed"
+        await self._lose_kernel(result, emit, "crashed", f"The previous kernel stopped ({reason})",
+                                f"kernel died: {reason}")
+
+    async def _lose_kernel(self, result: ExecutionResult, emit, status: str, why: str, notice: str) -> None:
+        """The kernel is gone (killed now, or dead): the cell says so, and the next one is told at restart."""
+        await self._kill_kernel(f"{why} and was restarted; variables and imports were lost "
+                                "(files in /mnt/data remain).")
+        result.status = status
         result.state_lost = True
-        await emit(OutputEvent(kind="notice", text=f"[kernel died: {reason}; it restarts on next use and "
-                                                   "its state is lost]"))
+        await emit(OutputEvent(kind="notice", text=f"[{notice}; the kernel restarts on next use and its state "
+                                                   "is lost]"))
 
     def _signal(self, signum: int) -> None:
         if self.kernel is not None:
