@@ -59,6 +59,22 @@ def test_client_streams_text_and_usage(upstream):
     assert upstream.requests[0]["stream"] is True and upstream.requests[0]["stream_options"] == {"include_usage": True}
 
 
+def test_client_keeps_one_connection_for_many_streamed_answers(upstream):
+    """A stream read to its end leaves the connection in the pool (no new TCP or TLS handshake per turn)."""
+    upstream.script([{"text": "first"}, {"tool_calls": [{"name": "python", "arguments": {"code": "1"}}]},
+                     {"text": "third"}])
+
+    async def run():
+        client = ChatClient(upstream.base_url)
+        try:
+            return [[e async for e in client.stream({"model": "m", "messages": []})][-1] for _ in range(3)]
+        finally:
+            await client.aclose()
+    answers = anyio.run(run)
+    assert [a.text for a in answers] == ["first", "", "third"] and answers[1].tool_calls[0].name == "python"
+    assert upstream.connections == 1
+
+
 def test_client_assembles_tool_calls_from_pieces(upstream):
     upstream.script([{"tool_calls": [{"name": "python", "arguments": {"code": "x = 1\nx + 1"}},
                                      {"name": "lookup", "arguments": {"q": "a"}}]}])

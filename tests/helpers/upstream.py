@@ -57,6 +57,7 @@ class ScriptedUpstream:
         self.headers: list[dict] = []  # the headers of those requests (lower-case names)
         self.models: list[str] | None = list(MODELS)  # None: GET /models answers 404
         self.fallback = {"text": "done"}  # the turn when the script is empty
+        self.connections = 0  # TCP connections accepted
         self._turns: deque = deque()
         self._lock = threading.Lock()
         upstream = self
@@ -67,6 +68,11 @@ class ScriptedUpstream:
 
             def log_message(self, *args) -> None:
                 pass
+
+            def setup(self) -> None:
+                with upstream._lock:
+                    upstream.connections += 1
+                super().setup()
 
             def do_GET(self) -> None:
                 if self.path.rstrip("/").endswith("/models") and upstream.models is not None:

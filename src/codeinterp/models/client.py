@@ -148,12 +148,13 @@ async def _parse(response: httpx.Response) -> AsyncIterator[TextDelta | ToolCall
     usage = None
     done = False
     async for line in response.aiter_lines():
-        if not line.startswith("data:"):
+        # After [DONE] the body is read to its end, so that the connection can be used again.
+        if done or not line.startswith("data:"):
             continue
         data = line[5:].strip()
         if data == "[DONE]":
             done = True
-            break
+            continue
         try:
             chunk = json.loads(data)
         except ValueError as error:
