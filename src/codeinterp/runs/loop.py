@@ -326,9 +326,7 @@ class RunLoop:
                 status="in_progress", started_at=func.coalesce(Run.started_at, now())).returning(Run))).one_or_none()
             if run is None or ar.cancel_requested:
                 raise RunCancelled()
-            rows = (await s.execute(select(Message).where(
-                Message.project_id == run.project_id, Message.thread_id == run.thread_id)
-                .order_by(Message.sequence))).scalars().all()
+            rows = await prompt.message_rows(s, run.project_id, run.thread_id)
             self.thread_session.assign_inputs(await self._input_files(s, run, rows))
             paths_by_file = {f.file_id: f.path for f in self.thread_session.inputs.values()}
             files = sorted(set(self.thread_session.paths()))
@@ -395,7 +393,7 @@ class RunLoop:
         if config.expires_at is not None and now() >= config.expires_at:
             raise RunStopped("expired")
 
-    async def _input_files(self, s, run: Run, rows: list[Message]) -> list[tuple[str, str]]:
+    async def _input_files(self, s, run: Run, rows: list) -> list[tuple[str, str]]:
         """(file id, filename) of the assistant's, the thread's and the messages' code files, in order."""
         ids: list[str] = []
         owners = (await s.execute(select(

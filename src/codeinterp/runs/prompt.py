@@ -39,7 +39,8 @@ def message_text(content: list[dict], images: bool = True) -> str:
     return "\n".join(texts)
 
 
-def user_message(row: Message, paths_by_file: dict[str, str]) -> dict:
+def user_message(row, paths_by_file: dict[str, str]) -> dict:
+    """A message (a row of `MESSAGE_COLUMNS`) written by the user as a chat message."""
     text = message_text(row.content)
     attached = [paths_by_file[a["file_id"]] for a in (row.attachments or [])
                 if a.get("file_id") in paths_by_file]
@@ -48,8 +49,9 @@ def user_message(row: Message, paths_by_file: dict[str, str]) -> dict:
     return {"role": row.role, "content": text}
 
 
-def step_messages(step, messages: dict[str, Message]) -> list[dict]:
-    """A run step (a RunStep or a row of its type, step_details and tool_results) as chat messages."""
+def step_messages(step, messages: dict) -> list[dict]:
+    """A run step (a row of its type, step_details and tool_results) as chat messages; `messages`
+    holds the thread's messages (rows of `MESSAGE_COLUMNS`) by id."""
     details = step.step_details
     if step.type == "message_creation":
         row = messages.get(details["message_creation"]["message_id"])
@@ -75,10 +77,22 @@ def step_messages(step, messages: dict[str, Message]) -> list[dict]:
     return [{"role": "assistant", "content": None, "tool_calls": calls}, *results]
 
 
-async def thread_messages(session: AsyncSession, run: Run, rows: list[Message],
+# What the prompt reads of a message. A long thread has many messages, runs and steps: they are read
+# as plain rows, not ORM objects.
+MESSAGE_COLUMNS = (Message.id, Message.run_id, Message.sequence, Message.role, Message.content, Message.attachments)
+
+
+async def message_rows(session: AsyncSession, project_id: str, thread_id: str) -> list:
+    """The thread's messages in order, as rows of `MESSAGE_COLUMNS`."""
+    return list((await session.execute(
+        select(*MESSAGE_COLUMNS).where(Message.project_id == project_id, Message.thread_id == thread_id)
+        .order_by(Message.sequence))).all())
+
+
+async def thread_messages(session: AsyncSession, run: Run, rows: list,
                           paths_by_file: dict[str, str]) -> list[dict]:
-    """The thread so far as chat messages (without the system message); `rows` are its messages in order."""
-    # One query, of plain rows (not ORM objects): a long thread has many runs and steps.
+    """The thread so far as chat messages (without the system message); `rows` are its messages
+    from `message_rows`."""
     rows_by_step = (await session.execute(
         select(Run.id, Run.sequence, RunStep.type, RunStep.step_details, RunStep.tool_results)
         .outerjoin(RunStep, RunStep.run_id == Run.id)
@@ -100,12 +114,13 @@ async def thread_messages(session: AsyncSession, run: Run, rows: list[Message],
         first = standalone[0].sequence if standalone else run.sequence
         runs = [r for r in runs if r.sequence >= first]
 
-    timeline = sorted([*standalone, *runs], key=lambda item: item.sequence)
+    timeline = sorted([*((m.sequence, m, None) for m in standalone), *((r.sequence, None, r) for r in runs)],
+                      key=lambda item: item[0])
     out: list[dict] = []
-    for item in timeline:
-        if isinstance(item, Message):
-            out.append(user_message(item, paths_by_file))
+    for _, message, run_row in timeline:
+        if message is not None:
+            out.append(user_message(message, paths_by_file))
         else:
-            for step in steps_by_run.get(item.id, []):
+            for step in steps_by_run.get(run_row.id, []):
                 out.extend(step_messages(step, by_id))
     return out
