@@ -1,6 +1,7 @@
 """The store on SQLite and on a real PostgreSQL: migrations, keys, files and their blobs, pagination."""
 
 import asyncio
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -18,13 +19,19 @@ from codeinterp.store.projects import (
 from tests.helpers.postgres import postgres_database
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@dataclass
+class Target:
+    url: str
+    inline_sqlite: bool = False  # as the run worker's database
+
+
+@pytest.fixture(params=["sqlite", "sqlite-inline", "postgresql"])
 def database_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+    if request.param.startswith("sqlite"):
+        yield Target(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}", inline_sqlite=request.param == "sqlite-inline")
         return
     with postgres_database() as database:
-        yield database
+        yield Target(database)
 
 
 @pytest.fixture
@@ -34,12 +41,12 @@ def blobs(tmp_path):
     file_store._blob_store = None
 
 
-def run(database_url: str, work):
+def run(target: Target, work):
     """Migrate, then run `work(db)` in a fresh event loop."""
-    run_migrations(database_url)
+    run_migrations(target.url)
 
     async def main():
-        db = Database(database_url)
+        db = Database(target.url, inline_sqlite=target.inline_sqlite)
         await db.connect()
         try:
             return await work(db)
@@ -178,3 +185,64 @@ def test_pagination_orders_pages_and_cursors(database_url, blobs):
         assert empty == {"object": "list", "data": [], "first_id": None, "last_id": None, "has_more": False}
 
     run(database_url, work)
+
+
+def test_inline_sqlite_sessions_take_turns_and_the_loop_goes_on(tmp_path):
+    """The run worker's SQLite engine runs statements on its loop through one connection: a session
+    that waits (here for a sleep) while holding the write lock makes the next session wait for its
+    turn without blocking the loop, and both writes land."""
+    target = Target(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}", inline_sqlite=True)
+    events = []
+
+    async def holder(db, took_lock: asyncio.Event):
+        async with db.session() as s:
+            await file_store.add_file_row(s, "file-first", "proj_a", "first.txt", 1, "assistants")
+            took_lock.set()
+            await asyncio.sleep(0.3)
+            await s.commit()
+            events.append("first committed")
+
+    async def follower(db):
+        async with db.session() as s:
+            await file_store.add_file_row(s, "file-second", "proj_a", "second.txt", 1, "assistants")
+            await s.commit()
+            events.append("second committed")
+
+    async def work(db):
+        took_lock = asyncio.Event()
+        first = asyncio.create_task(holder(db, took_lock))
+        await took_lock.wait()
+        second = asyncio.create_task(follower(db))
+        ticks = 0
+        while not second.done():
+            await asyncio.sleep(0.01)
+            ticks += 1
+        await first
+        await second
+        async with db.session() as s:
+            ids = (await s.execute(select(File.id).order_by(File.id))).scalars().all()
+        return ticks, ids
+
+    ticks, ids = run(target, work)
+    assert events == ["first committed", "second committed"]
+    assert ids == ["file-first", "file-second"]
+    assert ticks >= 10  # the loop ran other work while the second session waited
+
+
+def test_inline_sqlite_reports_constraint_errors_and_rolls_back(tmp_path):
+    from sqlalchemy.exc import IntegrityError
+
+    target = Target(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}", inline_sqlite=True)
+
+    async def work(db):
+        async with db.session() as s:
+            await file_store.add_file_row(s, "file-same", "proj_a", "a.txt", 1, "assistants")
+            await s.commit()
+        with pytest.raises(IntegrityError):
+            async with db.session() as s:
+                await file_store.add_file_row(s, "file-other", "proj_a", "b.txt", 1, "assistants")
+                await file_store.add_file_row(s, "file-same", "proj_a", "c.txt", 1, "assistants")
+        async with db.session() as s:  # the failed transaction left nothing, and the connection works
+            return (await s.execute(select(File.id, File.filename))).all()
+
+    assert run(target, work) == [("file-same", "a.txt")]

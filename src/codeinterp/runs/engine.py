@@ -123,10 +123,11 @@ class RunEngine:
 
     async def _create_run(self, project_id: str, body: dict, thread_id: str | None,
                           thread_body: dict | None) -> RunHandle:
+        await self._refresh_models()
         async with self.db.session() as s:
             assistant = await _get(s, Assistant, project_id, body.get("assistant_id"), "assistant")
             fields = _run_fields(assistant, body)
-            await self._check_model(fields["model"])
+            self._check_model(fields["model"])
             thread_dict = None
             if thread_id is None:
                 thread = await create_thread(s, project_id, thread_body, param="thread")
@@ -353,7 +354,9 @@ class RunEngine:
 
     # ---- checks ----------------------------------------------------------------------------
 
-    async def _check_model(self, model: str) -> None:
+    async def _refresh_models(self) -> None:
+        """Ask the endpoint which models it serves, when the answer kept is old (outside any
+        database session: the endpoint may be slow)."""
         if self._client is None:
             raise InvalidRequest("No model is configured on this server: set CODEINTERP_MODEL_BASE_URL "
                                  "to an OpenAI-compatible Chat Completions endpoint.", param="model")
@@ -363,6 +366,8 @@ class RunEngine:
             except UpstreamError:
                 models = None
             self._models = (time.monotonic(), models)
+
+    def _check_model(self, model: str) -> None:
         models = self._models[1]
         if models and model not in models:
             raise InvalidRequest(f"The model '{model}' does not exist or you do not have access to it.",

@@ -132,15 +132,14 @@ class ThreadSessions:
         missing = [f for f in ts.inputs.values() if f.file_id not in ts.copied]
         if not missing:
             return
-        async with self.db.session() as session:
-            for f in missing:
-                source = await file_store.content_source(session, ts.project_id, f.file_id)
-                if source is None:
-                    log.warning("input file %s is gone; not copied", f.file_id)
-                    ts.copied.add(f.file_id)
-                    continue
+        async with self.db.session() as session:  # released before copying: other runs share the database
+            sources = [(f, await file_store.content_source(session, ts.project_id, f.file_id)) for f in missing]
+        for f, source in sources:
+            if source is None:
+                log.warning("input file %s is gone; not copied", f.file_id)
+            else:
                 await ts.sandbox.put_file(f.path, source)
-                ts.copied.add(f.file_id)
+            ts.copied.add(f.file_id)
 
     async def store_outputs(self, ts: ThreadSession, result: ExecutionResult) -> tuple[list[str], list[str]]:
         """Save images and changed files as `assistants_output` files.
@@ -148,24 +147,28 @@ class ThreadSessions:
         Returns (image file ids in output order, paths of files saved) and records each
         path's file id in `ts.generated`.
         """
-        image_ids: list[str] = []
-        saved: list[str] = []
-        if not result.files_changed and not any(o.kind == "image" for o in result.outputs):
-            return image_ids, saved
-        async with self.db.session() as session:
-            for n, output in enumerate(o for o in result.outputs if o.kind == "image"):
-                row = await file_store.create_file_from_bytes(
-                    session, ts.project_id, filename=f"image_{int(time.time())}_{n}.png",
-                    purpose="assistants_output", data=output.png)
-                image_ids.append(row.id)
-            for change in result.files_changed:
-                row = await file_store.create_file_from_bytes(
-                    session, ts.project_id, filename=f"/mnt/data/{change.path}",
-                    purpose="assistants_output", data=await ts.sandbox.open_file(change.path))
-                ts.generated[change.path] = row.id
-                saved.append(change.path)
-            await session.commit()
-        return image_ids, saved
+        images = [o for o in result.outputs if o.kind == "image"]
+        if not result.files_changed and not images:
+            return [], []
+        # The bytes are stored first, then the rows are added in one short transaction.
+        stamp = int(time.time())
+        image_blobs = [(f"image_{stamp}_{n}.png", await file_store.store_blob(o.png)) for n, o in enumerate(images)]
+        file_blobs = {change.path: await file_store.store_blob(await ts.sandbox.open_file(change.path))
+                      for change in result.files_changed}
+        rows = image_blobs + [(f"/mnt/data/{path}", blob) for path, blob in file_blobs.items()]
+        try:
+            async with self.db.session() as session:
+                for filename, (file_id, size) in rows:
+                    await file_store.add_file_row(session, file_id, ts.project_id, filename, size,
+                                                  file_store.OUTPUT_PURPOSE)
+                await session.commit()
+        except BaseException:
+            for _, (file_id, _) in rows:
+                await asyncio.to_thread(file_store.blob_store().delete, file_id)
+            raise
+        for path, (file_id, _) in file_blobs.items():
+            ts.generated[path] = file_id
+        return [file_id for _, (file_id, _) in image_blobs], list(file_blobs)
 
     async def close(self) -> None:
         for ts in self._threads.values():

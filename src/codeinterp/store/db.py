@@ -10,6 +10,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
+from codeinterp.store import sqlite_inline
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
@@ -23,10 +25,21 @@ def _prepare_sqlite_dir(url: str) -> None:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
 
-def create_engine(url: str) -> AsyncEngine:
+SQLITE_BUSY_TIMEOUT_SECONDS = 30
+
+
+def create_engine(url: str, inline_sqlite: bool = False) -> AsyncEngine:
+    """An engine for `url`; with `inline_sqlite`, SQLite statements run on the calling loop
+    through one connection (see `sqlite_inline`)."""
     _prepare_sqlite_dir(url)
-    if make_url(url).get_backend_name() == "sqlite":
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if inline_sqlite and parsed.database and parsed.database != ":memory:":
+            engine = create_async_engine(
+                url, async_creator=sqlite_inline.connector(parsed.database, SQLITE_BUSY_TIMEOUT_SECONDS),
+                pool_size=1, max_overflow=0, pool_timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
+        else:
+            engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -35,7 +48,7 @@ def create_engine(url: str) -> AsyncEngine:
             # Under WAL, NORMAL keeps every commit through a process crash (kill -9); only a power
             # loss may drop the last commits, and then at most leaves orphan blobs for the sweep.
             cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
             cursor.close()
 
         return engine
@@ -43,16 +56,19 @@ def create_engine(url: str) -> AsyncEngine:
 
 
 class Database:
-    """`Database(url)`; `await connect()`; `async with db.session() as s: ...`; `await close()`."""
+    """`Database(url)`; `await connect()`; `async with db.session() as s: ...`; `await close()`.
 
-    def __init__(self, url: str) -> None:
+    `inline_sqlite`: for a loop with a thread of its own (see `sqlite_inline`)."""
+
+    def __init__(self, url: str, inline_sqlite: bool = False) -> None:
         self.url = url
+        self.inline_sqlite = inline_sqlite
         self.engine: AsyncEngine | None = None
         self._sessions: async_sessionmaker[AsyncSession] | None = None
 
     async def connect(self) -> None:
         if self.engine is None:
-            self.engine = create_engine(self.url)
+            self.engine = create_engine(self.url, self.inline_sqlite)
             self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @asynccontextmanager

@@ -127,16 +127,23 @@ async def add_file_row(session: AsyncSession, file_id: str, project_id: str, fil
     return row
 
 
-async def create_file_from_bytes(session: AsyncSession, project_id: str, filename: str,
-                                 data: bytes | Path | BinaryIO, purpose: str = OUTPUT_PURPOSE) -> File:
-    """Store bytes (or a file on disk, or an open file, which is closed) as a new file; the caller
-    commits the session."""
+async def store_blob(data: bytes | Path | BinaryIO) -> tuple[str, int]:
+    """Store bytes (or a file on disk, or an open file, which is closed) under a new file id, before
+    its row is added with `add_file_row`: (file id, size)."""
     file_id = new_id("file")
     store = blob_store()
     if isinstance(data, (bytes, bytearray, memoryview)):
         size = await asyncio.to_thread(store.write_bytes, file_id, bytes(data))
     else:
         size = await asyncio.to_thread(store.copy_from, file_id, data)
+    return file_id, size
+
+
+async def create_file_from_bytes(session: AsyncSession, project_id: str, filename: str,
+                                 data: bytes | Path | BinaryIO, purpose: str = OUTPUT_PURPOSE) -> File:
+    """Store bytes (or a file on disk, or an open file, which is closed) as a new file; the caller
+    commits the session."""
+    file_id, size = await store_blob(data)
     return await add_file_row(session, file_id, project_id, filename, size, purpose)
 
 
