@@ -200,6 +200,7 @@ class RunEngine:
             ar.expiry.cancel()
             ar.expiry = None
         ar.channel = EventChannel()
+        ar.awaiting_outputs_until = None
         ar.publish("thread.run.step.completed", step_dict)
         ar.publish("thread.run.queued", run_dict)
         ar.task = asyncio.create_task(self._drive(ar, resume=True), name=f"run {ar.id}")
@@ -268,13 +269,12 @@ class RunEngine:
             await self._after_leg(ar)
 
     async def _after_leg(self, ar: ActiveRun) -> None:
-        async with self.db.session() as s:
-            status = (await s.execute(select(Run.status).where(Run.id == ar.id))).scalar()
-        if status == "requires_action" and not self._stopping:
+        if ar.awaiting_outputs_until is not None and not self._stopping:
             ar.task = None
-            async with self.db.session() as s:
-                expires_at = (await s.execute(select(Run.expires_at).where(Run.id == ar.id))).scalar()
-            delay = max(0.0, (expires_at or now()) - time.time())
+            if ar.cancel_requested:  # cancelled as the leg ended
+                await self._end_now(ar.project_id, ar.id, "cancelled")
+                return
+            delay = max(0.0, ar.awaiting_outputs_until - time.time())
             ar.expiry = asyncio.get_running_loop().call_later(
                 delay, lambda: asyncio.create_task(self._expire(ar)))
         else:

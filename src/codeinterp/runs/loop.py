@@ -62,6 +62,7 @@ class ActiveRun:
     expiry: asyncio.TimerHandle | None = None
     position: int = 0  # next step position
     usage: dict | None = None  # the run's token counts so far; written to the run when a leg ends
+    awaiting_outputs_until: int | None = None  # the leg ended waiting for tool outputs, until the run's expiry
 
     def publish(self, name: str, data: dict) -> None:
         self.channel.publish(name, data)
@@ -512,6 +513,7 @@ class RunLoop:
             run.usage = dict(self.ar.usage) if self.ar.usage is not None else run.usage
             await s.commit()
             run_dict = run_to_dict(run)
+        self.ar.awaiting_outputs_until = run.expires_at or now()
         self.ar.publish("thread.run.requires_action", run_dict)
 
 
