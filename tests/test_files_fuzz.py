@@ -11,6 +11,7 @@ from tests.helpers.postgres import server_on_postgres
 from tests.helpers.server import start_server
 
 schema = schemathesis.openapi.from_path(CONTRACT).include(path_regex=r"^/files")
+UNPARSEABLE = "Invalid HTTP request received."  # uvicorn's answer to a request line it cannot parse
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -38,6 +39,8 @@ def test_generated_files_requests(case, server):
     case.headers = {**(case.headers or {}), "Authorization": f"Bearer {server.api_key}"}
     # The contract documents only the 200 replies, so statuses are checked here, not by Schemathesis.
     response = case.call(base_url=server.base_url)
+    if response.status_code == 400 and response.text == UNPARSEABLE:
+        return  # not HTTP (a raw space, control or non-ASCII byte in the request line): refused before the application
     checks = [not_a_server_error, content_type_conformance]
     if not _empty_list(response):  # an empty page has null first_id/last_id, as OpenAI answers
         checks.append(response_schema_conformance)

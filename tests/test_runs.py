@@ -272,6 +272,24 @@ def test_async_client_runs_and_lists(server, upstream):
     assert modified.metadata == {"k": "v"}
 
 
+def test_a_message_being_written_is_listed_in_progress(client, upstream):
+    """Rows are written once when an answer is quick; one that takes longer is visible while it is written."""
+    text = "A slow answer, written piece by piece."
+    upstream.script([{"text": text, "chunk_delay": 0.3}])
+    assistant = make_assistant(client)
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "Take your time."}])
+    run = client.beta.threads.runs.create(thread.id, assistant_id=assistant.id)
+    writing = wait_for(lambda: [m for m in client.beta.threads.messages.list(thread.id).data if m.role == "assistant"])
+    assert writing[0].status == "in_progress" and writing[0].run_id == run.id
+    step = client.beta.threads.runs.steps.list(run.id, thread_id=thread.id).data[0]
+    assert step.type == "message_creation" and step.status == "in_progress"
+    final = client.beta.threads.runs.poll(run.id, thread_id=thread.id, poll_interval_ms=100)
+    assert final.status == "completed"
+    done = client.beta.threads.messages.retrieve(writing[0].id, thread_id=thread.id)
+    assert done.status == "completed" and done.content[0].text.value == text
+    assert [s.status for s in steps_of(client, final)] == ["completed"]
+
+
 def test_cancel_interrupts_a_long_cell(client, upstream):
     upstream.script([python("import time\nfor i in range(600):\n    time.sleep(0.1)"), {"text": "never"}])
     assistant = make_assistant(client)

@@ -8,6 +8,7 @@ change is written to the database first, then published as an event.
 import asyncio
 import json
 import logging
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select, update
@@ -27,6 +28,10 @@ from codeinterp.store.ids import new_id, now
 from codeinterp.store.runs import Run, RunStep, run_to_dict, step_to_dict
 
 log = logging.getLogger(__name__)
+
+# A tool step whose code is still running after this long is written as in_progress; a quicker
+# one is written once, finished.
+STEP_WRITE_DELAY_SECONDS = 0.1
 
 
 class RunCancelled(Exception):
@@ -73,10 +78,41 @@ def _tool_call_summary(call: dict) -> dict:
             "function": {"name": call["function"]["name"], "arguments": call["function"]["arguments"]}}
 
 
-class MessageWriter:
+class WrittenSoon:
+    """Rows announced now and written in a moment, unless their owner writes them first: a step or
+    message that finishes within STEP_WRITE_DELAY_SECONDS costs one write, not two."""
+
+    def __init__(self) -> None:
+        self.inserted = False
+        self._saving = asyncio.Lock()
+        self._write_later: asyncio.TimerHandle | None = None
+
+    def write_soon(self, insert) -> None:
+        """Call `insert()` (a coroutine function that writes the rows as they are) in a moment."""
+        async def write() -> None:
+            try:
+                async with self._saving:
+                    if not self.inserted:
+                        await insert()
+            except Exception:
+                log.exception("writing %r failed", self)
+        self._write_later = asyncio.get_running_loop().call_later(
+            STEP_WRITE_DELAY_SECONDS, lambda: asyncio.create_task(write()))
+
+    @asynccontextmanager
+    async def writing(self):
+        """Held while the owner writes the rows (whether or not they were written before)."""
+        if self._write_later is not None:
+            self._write_later.cancel()
+        async with self._saving:
+            yield
+
+
+class MessageWriter(WrittenSoon):
     """An assistant message being written: its message_creation step and streamed text."""
 
     def __init__(self, loop: "RunLoop", images: list[str]) -> None:
+        super().__init__()
         self.loop = loop
         self.id = new_id("msg")
         self.step_id = new_id("step")
@@ -88,20 +124,19 @@ class MessageWriter:
     def text_index(self) -> int:
         return len(self.images)
 
-    async def open(self) -> None:
+    def open(self) -> None:
+        """Announce the message and its step; they are written in a moment, or when the message ends."""
         ar, t = self.loop.ar, now()
-        async with self.loop.db.session() as s:
-            step = RunStep(id=self.step_id, project_id=ar.project_id, run_id=ar.id, thread_id=ar.thread_id,
-                           assistant_id=ar.assistant_id, position=self.loop.next_position(), type="message_creation",
-                           status="in_progress", created_at=t, tool_results={}, metadata_={},
-                           step_details={"type": "message_creation", "message_creation": {"message_id": self.id}})
-            message = Message(id=self.id, project_id=ar.project_id, thread_id=ar.thread_id, role="assistant",
-                              content=[], attachments=[], assistant_id=ar.assistant_id, run_id=ar.id,
-                              status="in_progress", metadata_={}, created_at=t, completed_at=None)
-            s.add_all([step, message])
-            await s.commit()
-            step_dict, message_dict = step_to_dict(step), message_to_dict(message)
-        self.step_row, self.message_row = step, message  # written again at close, without reading them back
+        step = RunStep(id=self.step_id, project_id=ar.project_id, run_id=ar.id, thread_id=ar.thread_id,
+                       assistant_id=ar.assistant_id, position=self.loop.next_position(), type="message_creation",
+                       status="in_progress", created_at=t, tool_results={}, metadata_={},
+                       step_details={"type": "message_creation", "message_creation": {"message_id": self.id}})
+        message = Message(id=self.id, project_id=ar.project_id, thread_id=ar.thread_id, role="assistant",
+                          content=[], attachments=[], assistant_id=ar.assistant_id, run_id=ar.id,
+                          status="in_progress", metadata_={}, created_at=t, completed_at=None)
+        step_dict, message_dict = step_to_dict(step), message_to_dict(message)
+        self.step_row, self.message_row = step, message  # inserted by the first write, updated by the next
+        self.write_soon(self._insert)
         ar.publish("thread.run.step.created", step_dict)
         ar.publish("thread.run.step.in_progress", step_dict)
         ar.publish("thread.message.created", message_dict)
@@ -110,6 +145,12 @@ class MessageWriter:
             ar.publish("thread.message.delta", self._delta([
                 {"index": n, "type": "image_file", "image_file": {"file_id": file_id, "detail": "auto"}}
                 for n, file_id in enumerate(self.images)]))
+
+    async def _insert(self) -> None:
+        async with self.loop.db.session() as s:
+            s.add_all([self.step_row, self.message_row])
+            await s.commit()
+        self.inserted = True
 
     def _delta(self, content: list[dict]) -> dict:
         return {"id": self.id, "object": "thread.message.delta", "delta": {"content": content}}
@@ -141,7 +182,7 @@ class MessageWriter:
                 "index": self.text_index, "type": "text",
                 "text": {"annotations": [dict(a, index=n) for n, a in enumerate(annotations)]}}]))
         step_status = step_status or ("completed" if status == "completed" else "cancelled")
-        async with self.loop.db.session() as s:
+        async with self.writing(), self.loop.db.session() as s:
             message, step = self.message_row, self.step_row
             s.add_all([message, step])
             message.content = self.content(annotations)
@@ -166,6 +207,7 @@ class MessageWriter:
             if run_dict is None and run_usage is not None:
                 await s.execute(update(Run).where(Run.id == ar.id).values(usage=dict(run_usage)))
             await s.commit()
+            self.inserted = True
             message_dict, step_dict = message_to_dict(message), step_to_dict(step)
         ar.publish("thread.message.completed" if status == "completed" else "thread.message.incomplete", message_dict)
         ar.publish(f"thread.run.step.{step_status}", step_dict)
@@ -189,10 +231,11 @@ class ToolCallState:
     arguments_sent: str = ""
 
 
-class ToolStepWriter:
+class ToolStepWriter(WrittenSoon):
     """A tool_calls step being written: its calls stream in, then code outputs are added."""
 
     def __init__(self, loop: "RunLoop") -> None:
+        super().__init__()
         self.loop = loop
         self.id = new_id("step")
         self.calls: dict[int, ToolCallState] = {}  # upstream index -> state
@@ -207,7 +250,6 @@ class ToolStepWriter:
                            assistant_id=ar.assistant_id, position=self.loop.next_position(), type="tool_calls",
                            status="in_progress", created_at=now(), tool_results={}, metadata_={},
                            step_details={"type": "tool_calls", "tool_calls": []})
-        self.inserted = False
         ar.tool_step = self
         step_dict = step_to_dict(self.row)
         ar.publish("thread.run.step.created", step_dict)
@@ -278,8 +320,16 @@ class ToolStepWriter:
             self._publish({"index": state.index, "type": "code_interpreter",
                            "code_interpreter": {"outputs": [dict(o, index=n) for n, o in enumerate(outputs)]}})
 
+    def save_soon(self, usage: dict | None) -> None:
+        """Write the step as in_progress in a moment, unless it is written before."""
+        self.write_soon(lambda: self._save("in_progress", usage, None))
+
     async def save(self, status: str = "in_progress", usage: dict | None = None,
                    last_error: dict | None = None) -> dict:
+        async with self.writing():
+            return await self._save(status, usage, last_error)
+
+    async def _save(self, status: str, usage: dict | None, last_error: dict | None) -> dict:
         async with self.loop.db.session() as s:
             step = self.row  # inserted by the first save, updated by the next ones
             s.add(step)
@@ -364,7 +414,7 @@ class RunLoop:
             if ar.message is not None:
                 await ar.message.close("completed")
             config.tool_choice = "auto"  # a forced tool is forced once
-            await tool_step.save(usage=step_usage)  # stored before the code runs
+            tool_step.save_soon(usage=step_usage)
             calls = list(tool_step)
             messages.append({"role": "assistant", "content": completion.text or None,
                              "tool_calls": [_chat_tool_call(tool_step, c) for c in calls]})
@@ -449,7 +499,7 @@ class RunLoop:
     async def _open_message(self) -> None:
         images, self.ar.pending_images = self.ar.pending_images, []
         self.ar.message = MessageWriter(self, images)
-        await self.ar.message.open()
+        self.ar.message.open()
 
     async def _end_turn(self, tool_step: "ToolStepWriter | None", usage: dict | None) -> None:
         """Close what the last answer opened when the run stops at a token limit."""
