@@ -1,16 +1,17 @@
-"""SQLite for an event loop that has a thread of its own: statements run inline, on the loop.
+"""SQLite for an event loop of the server: statements run inline, on the loop.
 
 aiosqlite (SQLAlchemy's async SQLite driver) sends every call (cursor, execute, fetch, close,
-commit) to a thread of its own and back, about four thread hops per statement. The run worker's
-loop already runs in a thread apart from the HTTP server's, and its statements take tens of
-microseconds under WAL, so it runs them directly: an object with aiosqlite's connection API over
-a plain `sqlite3` connection, handed to SQLAlchemy through `create_async_engine(async_creator=)`.
+commit) to a thread of its own and back, about four thread hops per statement, and at each hop
+the loop must win the GIL back from the server's other busy thread (the HTTP loop and the run
+worker's loop each have one). Under WAL, reads never wait and writes are short, so statements
+run directly on the loop: an object with aiosqlite's connection API over a plain `sqlite3`
+connection, handed to SQLAlchemy through `create_async_engine(async_creator=)`.
 
 Such an engine keeps one connection, so its sessions take turns (a session waits for the
 connection without blocking the loop). With several connections, a session waiting for SQLite's
 write lock held by another session of the same loop would block the loop that session needs to
-commit. Sessions on such an engine must not wait on anything but the database while they hold
-it (files, sandboxes, the network): the other sessions wait for it.
+commit. So sessions on such an engine must not wait on anything but the database while they hold
+it (files, sandboxes, the network, the other loop): the other sessions wait for it.
 """
 
 import sqlite3
