@@ -1,7 +1,6 @@
 """The store on SQLite and on a real PostgreSQL: migrations, keys, files and their blobs, pagination."""
 
 import asyncio
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,19 +18,13 @@ from codeinterp.store.projects import (
 from tests.helpers.postgres import postgres_database
 
 
-@dataclass
-class Target:
-    url: str
-    inline_sqlite: bool = False  # as the run worker's database
-
-
-@pytest.fixture(params=["sqlite", "sqlite-inline", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request, tmp_path):
-    if request.param.startswith("sqlite"):
-        yield Target(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}", inline_sqlite=request.param == "sqlite-inline")
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
         return
     with postgres_database() as database:
-        yield Target(database)
+        yield database
 
 
 @pytest.fixture
@@ -41,12 +34,12 @@ def blobs(tmp_path):
     file_store._blob_store = None
 
 
-def run(target: Target, work):
+def run(database_url: str, work):
     """Migrate, then run `work(db)` in a fresh event loop."""
-    run_migrations(target.url)
+    run_migrations(database_url)
 
     async def main():
-        db = Database(target.url, inline_sqlite=target.inline_sqlite)
+        db = Database(database_url)
         await db.connect()
         try:
             return await work(db)
@@ -187,11 +180,11 @@ def test_pagination_orders_pages_and_cursors(database_url, blobs):
     run(database_url, work)
 
 
-def test_inline_sqlite_sessions_take_turns_and_the_loop_goes_on(tmp_path):
-    """The run worker's SQLite engine runs statements on its loop through one connection: a session
+def test_sqlite_sessions_take_turns_and_the_loop_goes_on(tmp_path):
+    """The SQLite engine runs statements on the calling loop through one connection: a session
     that waits (here for a sleep) while holding the write lock makes the next session wait for its
     turn without blocking the loop, and both writes land."""
-    target = Target(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}", inline_sqlite=True)
+    target = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
     events = []
 
     async def holder(db, took_lock: asyncio.Event):
@@ -229,10 +222,10 @@ def test_inline_sqlite_sessions_take_turns_and_the_loop_goes_on(tmp_path):
     assert ticks >= 10  # the loop ran other work while the second session waited
 
 
-def test_inline_sqlite_reports_constraint_errors_and_rolls_back(tmp_path):
+def test_sqlite_reports_constraint_errors_and_rolls_back(tmp_path):
     from sqlalchemy.exc import IntegrityError
 
-    target = Target(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}", inline_sqlite=True)
+    target = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
 
     async def work(db):
         async with db.session() as s:

@@ -27,7 +27,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         url = settings.resolved_database_url
         await run_migrations_async(url)
-        db = Database(url, inline_sqlite=True)
+        db = Database(url)
         await db.connect()
         app.state.db = db
         file_store.configure_blobs(settings.blob_dir)

@@ -29,8 +29,8 @@ from codeinterp.store.runs import Run, RunStep, run_to_dict, step_to_dict
 
 log = logging.getLogger(__name__)
 
-# A tool step whose code is still running after this long is written as in_progress; a quicker
-# one is written once, finished.
+# A step or message still going on after this long is written as in_progress; a quicker one is
+# written once, finished.
 STEP_WRITE_DELAY_SECONDS = 0.1
 
 

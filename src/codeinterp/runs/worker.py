@@ -5,8 +5,7 @@ Runs do a lot of small work (model streams, database writes, sandbox I/O). On th
 loop that work queues in front of every request, so polling a run slows down as more runs go
 on. Here the server's loop only answers requests; what concerns runs is passed to the worker's
 loop and awaited from there. The worker has its own database engine (an async engine's
-connections belong to the loop that opened them); on SQLite, statements run on the loop that
-makes them (`codeinterp.store.sqlite_inline`).
+connections belong to the loop that opened them).
 """
 
 import asyncio
@@ -54,7 +53,7 @@ class RunWorker:
             raise
 
     async def _start(self) -> None:
-        self.db = Database(self.database_url, inline_sqlite=True)
+        self.db = Database(self.database_url)
         await self.db.connect()
         self.sandboxes = SandboxManager(self.settings)
         await self.sandboxes.start()

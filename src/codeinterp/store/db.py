@@ -28,18 +28,15 @@ def _prepare_sqlite_dir(url: str) -> None:
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
 
 
-def create_engine(url: str, inline_sqlite: bool = False) -> AsyncEngine:
-    """An engine for `url`; with `inline_sqlite`, SQLite statements run on the calling loop
-    through one connection (see `sqlite_inline`)."""
+def create_engine(url: str) -> AsyncEngine:
+    """An engine for `url`; SQLite statements run on the calling loop through one connection
+    (see `sqlite_inline`)."""
     _prepare_sqlite_dir(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if inline_sqlite and parsed.database and parsed.database != ":memory:":
-            engine = create_async_engine(
-                url, async_creator=sqlite_inline.connector(parsed.database, SQLITE_BUSY_TIMEOUT_SECONDS),
-                pool_size=1, max_overflow=0, pool_timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
-        else:
-            engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+        engine = create_async_engine(
+            url, async_creator=sqlite_inline.connector(parsed.database or ":memory:", SQLITE_BUSY_TIMEOUT_SECONDS),
+            pool_size=1, max_overflow=0, pool_timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -56,19 +53,16 @@ def create_engine(url: str, inline_sqlite: bool = False) -> AsyncEngine:
 
 
 class Database:
-    """`Database(url)`; `await connect()`; `async with db.session() as s: ...`; `await close()`.
+    """`Database(url)`; `await connect()`; `async with db.session() as s: ...`; `await close()`."""
 
-    `inline_sqlite`: for a loop with a thread of its own (see `sqlite_inline`)."""
-
-    def __init__(self, url: str, inline_sqlite: bool = False) -> None:
+    def __init__(self, url: str) -> None:
         self.url = url
-        self.inline_sqlite = inline_sqlite
         self.engine: AsyncEngine | None = None
         self._sessions: async_sessionmaker[AsyncSession] | None = None
 
     async def connect(self) -> None:
         if self.engine is None:
-            self.engine = create_engine(self.url, self.inline_sqlite)
+            self.engine = create_engine(self.url)
             self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @asynccontextmanager

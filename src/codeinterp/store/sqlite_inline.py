@@ -1,11 +1,12 @@
-"""SQLite for an event loop of the server: statements run inline, on the loop.
+"""SQLite for asyncio: statements run inline, on the calling loop.
 
 aiosqlite (SQLAlchemy's async SQLite driver) sends every call (cursor, execute, fetch, close,
 commit) to a thread of its own and back, about four thread hops per statement, and at each hop
 the loop must win the GIL back from the server's other busy thread (the HTTP loop and the run
 worker's loop each have one). Under WAL, reads never wait and writes are short, so statements
 run directly on the loop: an object with aiosqlite's connection API over a plain `sqlite3`
-connection, handed to SQLAlchemy through `create_async_engine(async_creator=)`.
+connection, handed to SQLAlchemy through `create_async_engine(async_creator=)` (the URL's
+`sqlite+aiosqlite` dialect stays, for its SQL and error classes).
 
 Such an engine keeps one connection, so its sessions take turns (a session waits for the
 connection without blocking the loop). With several connections, a session waiting for SQLite's
