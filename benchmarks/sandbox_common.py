@@ -36,6 +36,14 @@ def line(label: str, values_ms: list[float]) -> str:
             f"   mean {statistics.fmean(values_ms):8.2f} ms   (n={len(values_ms)})")
 
 
+def jupyter_line(values_ms: list[float] | None) -> str:
+    """The bare-ipykernel baseline's line; None when jupyter_client is not installed."""
+    label = "bare ipykernel via jupyter_client"
+    if values_ms is None:
+        return f"  {label:<46} skipped: pip install -e '.[bench]'"
+    return line(label, values_ms)
+
+
 @contextlib.asynccontextmanager
 async def sandbox_manager(**overrides):
     from codeinterp.config import Settings

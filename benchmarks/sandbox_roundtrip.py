@@ -8,7 +8,7 @@ Target: p50 at most 1 ms.
 import argparse
 import time
 
-from sandbox_common import JupyterKernel, PipePython, jupyter_available, line, percentile, run, sandbox_manager
+from sandbox_common import JupyterKernel, PipePython, jupyter_available, jupyter_line, line, percentile, run, sandbox_manager
 
 
 def time_blocking(ask, rounds: int) -> list[float]:
@@ -56,10 +56,7 @@ async def main() -> None:
     print("1+1 round trip on a live session (target: p50 <= 1 ms)")
     print(line("codeinterp session.execute", sandbox))
     print("Baselines (same run):")
-    if jupyter is not None:
-        print(line("bare ipykernel via jupyter_client", jupyter))
-    else:
-        print("  bare ipykernel via jupyter_client               skipped: pip install -e '.[bench]'")
+    print(jupyter_line(jupyter))
     print(line("plain pipe-driven python (eval, no IPython)", pipe))
     print(f"Target p50 <= 1 ms: {'met' if percentile(sandbox, 50) <= 1 else 'NOT met'}")
 

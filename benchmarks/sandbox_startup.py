@@ -15,7 +15,7 @@ import asyncio
 import time
 
 from sandbox_common import (
-    jupyter_available, line, percentile, run, sandbox_manager, time_jupyter_first_result, time_pipe_first_result,
+    jupyter_available, jupyter_line, line, percentile, run, sandbox_manager, time_jupyter_first_result, time_pipe_first_result,
 )
 
 
@@ -103,10 +103,7 @@ async def main() -> None:
           f"{warm} warm sessions started again in p50 {percentile(refills, 50):.0f} ms")
     print(line(f"codeinterp session, bursts of {args.burst} back to back", back_to_back))
     print("Baselines (same run):")
-    if jupyter is not None:
-        print(line("bare ipykernel via jupyter_client", jupyter))
-    else:
-        print("  bare ipykernel via jupyter_client               skipped: pip install -e '.[bench]'")
+    print(jupyter_line(jupyter))
     print(line("plain `python -c` pipe process (no isolation)", pipe))
     verdict = "met" if percentile(sequential, 50) <= 50 and percentile(concurrent, 50) <= 50 else "NOT met"
     sustained = "met" if percentile(back_to_back, 50) <= 50 else "NOT met"
