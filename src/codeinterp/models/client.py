@@ -8,12 +8,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import httpx
+import orjson
 
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = {408, 409, 429, 500, 502, 503, 504}
 RETRY_DELAYS = (0.5, 2.0)  # seconds before the second and third attempts
 MAX_RETRY_AFTER = 10.0  # the longest `Retry-After` we wait for before retrying
+JSON_CONTENT = {"Content-Type": "application/json"}
 
 
 @dataclass
@@ -107,12 +109,14 @@ class ChatClient:
         as long as nothing was yielded yet; then they raise `UpstreamError`."""
         request = dict(body, stream=True, stream_options={**(body.get("stream_options") or {}),
                                                           "include_usage": True})
+        content = orjson.dumps(request)
         attempts = len(RETRY_DELAYS) + 1
         for attempt in range(attempts):
             last = attempt == attempts - 1
             started = False
             try:
-                async with self._http.stream("POST", "chat/completions", json=request) as response:
+                async with self._http.stream("POST", "chat/completions", content=content,
+                                             headers=JSON_CONTENT) as response:
                     if response.status_code != 200:
                         message = _error_message(response, await response.aread())
                         if response.status_code in RETRY_STATUSES and not last:
@@ -156,8 +160,8 @@ async def _parse(response: httpx.Response) -> AsyncIterator[TextDelta | ToolCall
             done = True
             continue
         try:
-            chunk = json.loads(data)
-        except ValueError as error:
+            chunk = orjson.loads(data)
+        except orjson.JSONDecodeError as error:
             raise UpstreamError(f"The model endpoint sent a malformed event: {data[:200]}") from error
         if chunk.get("error"):
             error = chunk["error"]

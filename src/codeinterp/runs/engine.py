@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from codeinterp.config import Settings
 from codeinterp.models.client import ChatClient, UpstreamError
@@ -27,7 +27,7 @@ from codeinterp.store.assistants import (
 from codeinterp.store.db import Database
 from codeinterp.store.errors import InvalidRequest, NotFound
 from codeinterp.store.ids import new_id, now
-from codeinterp.store.runs import ACTIVE_RUN_STATUSES, Run, RunStep, run_to_dict, step_to_dict
+from codeinterp.store.runs import ACTIVE_RUN_STATUSES, RUN_COLUMNS, Run, RunStep, run_to_dict, step_to_dict
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,12 @@ class RunEngine:
                           thread_body: dict | None) -> RunHandle:
         await self._refresh_models()
         async with self.db.session() as s:
-            assistant = await _get(s, Assistant, project_id, body.get("assistant_id"), "assistant")
+            c = await s.connection()  # Core statements here; the ORM only to create a thread or messages
+            assistant_id = body.get("assistant_id")
+            assistant = (await c.execute(select(Assistant.__table__).where(Assistant.id == assistant_id))
+                         ).one_or_none() if assistant_id else None
+            if assistant is None or assistant.project_id != project_id:
+                raise NotFound("assistant", assistant_id)
             fields = _run_fields(assistant, body)
             self._check_model(fields["model"])
             thread_dict = None
@@ -134,7 +139,7 @@ class RunEngine:
                 thread_id = thread.id
                 thread_dict = thread_to_dict(thread)
             else:
-                found = (await s.execute(select(Thread.project_id, select(Run.id).where(
+                found = (await c.execute(select(Thread.project_id, select(Run.id).where(
                     Run.project_id == project_id, Run.thread_id == thread_id, Run.status.in_(ACTIVE_RUN_STATUSES)
                 ).limit(1).scalar_subquery()).where(Thread.id == thread_id))).one_or_none()
                 if found is None or found[0] != project_id:
@@ -145,11 +150,12 @@ class RunEngine:
                 for n, message in enumerate(body.get("additional_messages") or []):
                     await create_message(s, project_id, thread_id, message, param=f"additional_messages[{n}]")
             t = now()
-            run = Run(id=new_id("run"), project_id=project_id, thread_id=thread_id, assistant_id=assistant.id,
-                      status="queued", created_at=t, expires_at=t + self.settings.run_expiry_seconds, **fields)
-            s.add(run)
+            run = (await c.execute(insert(Run).values(
+                id=new_id("run"), project_id=project_id, thread_id=thread_id, assistant_id=assistant.id,
+                status="queued", created_at=t, expires_at=t + self.settings.run_expiry_seconds, **fields,
+            ).returning(*RUN_COLUMNS))).one()
             await s.commit()
-            run_dict = run_to_dict(run)
+        run_dict = run_to_dict(run)
 
         ar = ActiveRun(id=run.id, project_id=project_id, thread_id=thread_id, assistant_id=assistant.id)
         self._active[ar.id] = ar
@@ -372,13 +378,6 @@ class RunEngine:
         if models and model not in models:
             raise InvalidRequest(f"The model '{model}' does not exist or you do not have access to it.",
                                  param="model")
-
-
-async def _get(s, table, project_id: str, object_id: str | None, kind: str):
-    row = await s.get(table, object_id) if object_id else None
-    if row is None or row.project_id != project_id:
-        raise NotFound(kind, object_id)
-    return row
 
 
 async def _get_run(s, project_id: str, thread_id: str, run_id: str) -> Run:

@@ -7,9 +7,10 @@ starts late still sees the whole leg in order. A leg ends with a terminal run ev
 """
 
 import asyncio
-import json
 import threading
 from collections.abc import AsyncIterator
+
+import orjson
 
 Event = tuple[str, str]  # (event name, its data as JSON text)
 
@@ -38,7 +39,7 @@ class EventChannel:
         return self._closed
 
     def publish(self, name: str, data: dict) -> None:
-        event = (name, json.dumps(data, separators=(",", ":")))  # later changes to data do not reach readers
+        event = (name, orjson.dumps(data).decode())  # later changes to data do not reach readers
         with self._lock:
             if self._closed:
                 return

@@ -10,9 +10,9 @@ import json
 import logging
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
-from sqlalchemy import func, select, update
-from sqlalchemy.orm.attributes import flag_modified
+from sqlalchemy import func, insert, select, update
 
 from codeinterp.models.client import ChatClient, Completion, TextDelta, ToolCallDelta, UpstreamError
 from codeinterp.runs import prompt
@@ -25,7 +25,7 @@ from codeinterp.store.assistants import Assistant, Message, Thread, message_to_d
 from codeinterp.store.db import Database
 from codeinterp.store.files import File
 from codeinterp.store.ids import new_id, now
-from codeinterp.store.runs import Run, RunStep, run_to_dict, step_to_dict
+from codeinterp.store.runs import RUN_COLUMNS, Run, RunStep, run_to_dict, step_to_dict
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +108,16 @@ class WrittenSoon:
             yield
 
 
+def _new_step(loop: "RunLoop", step_id: str, step_type: str, details: dict) -> dict:
+    """The columns of a step that begins now (by attribute name)."""
+    ar = loop.ar
+    return {"id": step_id, "project_id": ar.project_id, "run_id": ar.id, "thread_id": ar.thread_id,
+            "assistant_id": ar.assistant_id, "position": loop.next_position(), "type": step_type,
+            "status": "in_progress", "created_at": now(), "step_details": details, "tool_results": {},
+            "metadata_": {}, "last_error": None, "expired_at": None, "cancelled_at": None, "failed_at": None,
+            "completed_at": None, "usage": None}
+
+
 class MessageWriter(WrittenSoon):
     """An assistant message being written: its message_creation step and streamed text."""
 
@@ -118,7 +128,6 @@ class MessageWriter(WrittenSoon):
         self.step_id = new_id("step")
         self.images = images
         self.text = ""
-        self._sent_annotations_key = False
 
     @property
     def text_index(self) -> int:
@@ -126,16 +135,14 @@ class MessageWriter(WrittenSoon):
 
     def open(self) -> None:
         """Announce the message and its step; they are written in a moment, or when the message ends."""
-        ar, t = self.loop.ar, now()
-        step = RunStep(id=self.step_id, project_id=ar.project_id, run_id=ar.id, thread_id=ar.thread_id,
-                       assistant_id=ar.assistant_id, position=self.loop.next_position(), type="message_creation",
-                       status="in_progress", created_at=t, tool_results={}, metadata_={},
-                       step_details={"type": "message_creation", "message_creation": {"message_id": self.id}})
-        message = Message(id=self.id, project_id=ar.project_id, thread_id=ar.thread_id, role="assistant",
-                          content=[], attachments=[], assistant_id=ar.assistant_id, run_id=ar.id,
-                          status="in_progress", metadata_={}, created_at=t, completed_at=None)
-        step_dict, message_dict = step_to_dict(step), message_to_dict(message)
-        self.step_row, self.message_row = step, message  # inserted by the first write, updated by the next
+        ar = self.loop.ar
+        self.step = _new_step(self.loop, self.step_id, "message_creation",
+                              {"type": "message_creation", "message_creation": {"message_id": self.id}})
+        self.message = {"id": self.id, "project_id": ar.project_id, "thread_id": ar.thread_id, "role": "assistant",
+                        "content": [], "attachments": [], "assistant_id": ar.assistant_id, "run_id": ar.id,
+                        "status": "in_progress", "metadata_": {}, "created_at": self.step["created_at"],
+                        "completed_at": None, "incomplete_at": None, "incomplete_details": None}
+        step_dict, message_dict = step_to_dict(_row(self.step)), message_to_dict(_row(self.message))
         self.write_soon(self._insert)
         ar.publish("thread.run.step.created", step_dict)
         ar.publish("thread.run.step.in_progress", step_dict)
@@ -147,10 +154,18 @@ class MessageWriter(WrittenSoon):
                 for n, file_id in enumerate(self.images)]))
 
     async def _insert(self) -> None:
-        async with self.loop.db.session() as s:
-            s.add_all([self.step_row, self.message_row])
-            await s.commit()
+        async with self.loop.db.transaction() as c:
+            await self._write(c)
         self.inserted = True
+
+    async def _write(self, c) -> None:
+        """Insert the message and its step as they are now, or update them if they were inserted."""
+        if self.inserted:
+            await c.execute(update(Message).where(Message.id == self.id).values(_changeable(self.message)))
+            await c.execute(update(RunStep).where(RunStep.id == self.step_id).values(_changeable(self.step)))
+        else:
+            await c.execute(insert(RunStep).values(self.step))
+            await c.execute(insert(Message).values(self.message))
 
     def _delta(self, content: list[dict]) -> dict:
         return {"id": self.id, "object": "thread.message.delta", "delta": {"content": content}}
@@ -182,40 +197,34 @@ class MessageWriter(WrittenSoon):
                 "index": self.text_index, "type": "text",
                 "text": {"annotations": [dict(a, index=n) for n, a in enumerate(annotations)]}}]))
         step_status = step_status or ("completed" if status == "completed" else "cancelled")
-        async with self.writing(), self.loop.db.session() as s:
-            message, step = self.message_row, self.step_row
-            s.add_all([message, step])
-            message.content = self.content(annotations)
-            message.status = status
-            if status == "completed":
-                message.completed_at = t
-            else:
-                message.incomplete_at = t
-                message.incomplete_details = {"reason": incomplete_reason}
-            step.status = step_status
-            step.usage = usage
-            step.last_error = last_error
-            setattr(step, _STEP_TIME_FIELD[step_status], t)
-            run_dict = None
+        message, step = self.message, self.step
+        message.update(content=self.content(annotations), status=status)
+        if status == "completed":
+            message["completed_at"] = t
+        else:
+            message.update(incomplete_at=t, incomplete_details={"reason": incomplete_reason})
+        step.update(status=step_status, usage=usage, last_error=last_error)
+        step[_STEP_TIME_FIELD[step_status]] = t
+        async with self.writing(), self.loop.db.transaction() as c:
+            await self._write(c)
+            run = None
             if complete_run and not ar.cancel_requested:
                 values = {"status": "completed", "completed_at": t}
                 if run_usage is not None:
                     values["usage"] = dict(run_usage)
-                run = (await s.scalars(update(Run).where(Run.id == ar.id, Run.status != "cancelling")
-                                       .values(**values).returning(Run))).one_or_none()
-                run_dict = run_to_dict(run) if run is not None else None
-            if run_dict is None and run_usage is not None:
-                await s.execute(update(Run).where(Run.id == ar.id).values(usage=dict(run_usage)))
-            await s.commit()
-            self.inserted = True
-            message_dict, step_dict = message_to_dict(message), step_to_dict(step)
-        ar.publish("thread.message.completed" if status == "completed" else "thread.message.incomplete", message_dict)
-        ar.publish(f"thread.run.step.{step_status}", step_dict)
+                run = (await c.execute(update(Run).where(Run.id == ar.id, Run.status != "cancelling")
+                                       .values(**values).returning(*RUN_COLUMNS))).one_or_none()
+            if run is None and run_usage is not None:
+                await c.execute(update(Run).where(Run.id == ar.id).values(usage=dict(run_usage)))
+        self.inserted = True
+        ar.publish("thread.message.completed" if status == "completed" else "thread.message.incomplete",
+                   message_to_dict(_row(message)))
+        ar.publish(f"thread.run.step.{step_status}", step_to_dict(_row(step)))
         ar.message = None
         if complete_run:
-            if run_dict is None:
+            if run is None:
                 raise RunCancelled()
-            ar.publish("thread.run.completed", run_dict)
+            ar.publish("thread.run.completed", run_to_dict(run))
 
 
 _STEP_TIME_FIELD = {"completed": "completed_at", "cancelled": "cancelled_at", "failed": "failed_at",
@@ -246,12 +255,9 @@ class ToolStepWriter(WrittenSoon):
     def open(self) -> None:
         """Announce the step; its row is written with the calls once the model's answer is complete."""
         ar = self.loop.ar
-        self.row = RunStep(id=self.id, project_id=ar.project_id, run_id=ar.id, thread_id=ar.thread_id,
-                           assistant_id=ar.assistant_id, position=self.loop.next_position(), type="tool_calls",
-                           status="in_progress", created_at=now(), tool_results={}, metadata_={},
-                           step_details={"type": "tool_calls", "tool_calls": []})
+        self.step = _new_step(self.loop, self.id, "tool_calls", self.details)
         ar.tool_step = self
-        step_dict = step_to_dict(self.row)
+        step_dict = step_to_dict(_row(self.step))
         ar.publish("thread.run.step.created", step_dict)
         ar.publish("thread.run.step.in_progress", step_dict)
 
@@ -330,20 +336,19 @@ class ToolStepWriter(WrittenSoon):
             return await self._save(status, usage, last_error)
 
     async def _save(self, status: str, usage: dict | None, last_error: dict | None) -> dict:
-        async with self.loop.db.session() as s:
-            step = self.row  # inserted by the first save, updated by the next ones
-            s.add(step)
-            step.step_details = self.details
-            flag_modified(step, "step_details")  # the same dict, changed in place since the last save
-            step.tool_results = dict(self.tool_results)
-            step.usage = usage if usage is not None else step.usage
-            step.status = status
-            step.last_error = last_error
-            if status != "in_progress":
-                setattr(step, _STEP_TIME_FIELD[status], now())
-            await s.commit()
-            self.inserted = True
-            step_dict = step_to_dict(step)
+        step = self.step  # inserted by the first save, updated by the next ones
+        step.update(tool_results=dict(self.tool_results), status=status, last_error=last_error)
+        if usage is not None:
+            step["usage"] = usage
+        if status != "in_progress":
+            step[_STEP_TIME_FIELD[status]] = now()
+        async with self.loop.db.transaction() as c:
+            if self.inserted:
+                await c.execute(update(RunStep).where(RunStep.id == self.id).values(_changeable(step)))
+            else:
+                await c.execute(insert(RunStep).values(step))
+        self.inserted = True
+        step_dict = step_to_dict(_row(step))
         if status != "in_progress":
             self.loop.ar.publish(f"thread.run.step.{status}", step_dict)
             if self.loop.ar.tool_step is self:
@@ -372,20 +377,20 @@ class RunLoop:
         """Start the leg (status in_progress) and drive the run until the leg ends; raises
         RunCancelled / RunStopped / UpstreamError."""
         ar = self.ar
-        async with self.db.session() as s:
-            run = (await s.scalars(update(Run).where(Run.id == ar.id, Run.status != "cancelling").values(
-                status="in_progress", started_at=func.coalesce(Run.started_at, now())).returning(Run))).one_or_none()
+        async with self.db.transaction() as c:
+            run = (await c.execute(update(Run).where(Run.id == ar.id, Run.status != "cancelling").values(
+                status="in_progress", started_at=func.coalesce(Run.started_at, now()))
+                .returning(*RUN_COLUMNS))).one_or_none()
             if run is None or ar.cancel_requested:
                 raise RunCancelled()
-            rows = await prompt.message_rows(s, run.project_id, run.thread_id)
-            self.thread_session.assign_inputs(await self._input_files(s, run, rows))
+            rows = await prompt.message_rows(c, run.project_id, run.thread_id)
+            self.thread_session.assign_inputs(await self._input_files(c, run, rows))
             paths_by_file = {f.file_id: f.path for f in self.thread_session.inputs.values()}
             files = sorted(set(self.thread_session.paths()))
             messages = [m for m in [prompt.system_message(run, files)] if m]
-            messages += await prompt.thread_messages(s, run, rows, paths_by_file)
+            messages += await prompt.thread_messages(c, run, rows, paths_by_file)
             config = _RunConfig(run)
-            await s.commit()
-            run_dict = run_to_dict(run)
+        run_dict = run_to_dict(run)
         if self.thread_session.sandbox is None and _ran_code(messages):
             self.thread_session.state_lost = True  # code ran here before, in a session that is gone
         ar.publish("thread.run.in_progress", run_dict)
@@ -444,10 +449,10 @@ class RunLoop:
         if config.expires_at is not None and now() >= config.expires_at:
             raise RunStopped("expired")
 
-    async def _input_files(self, s, run: Run, rows: list) -> list[tuple[str, str]]:
+    async def _input_files(self, c, run: Run, rows: list) -> list[tuple[str, str]]:
         """(file id, filename) of the assistant's, the thread's and the messages' code files, in order."""
         ids: list[str] = []
-        owners = (await s.execute(select(
+        owners = (await c.execute(select(
             select(Assistant.tool_resources).where(Assistant.id == run.assistant_id).scalar_subquery(),
             select(Thread.tool_resources).where(Thread.id == run.thread_id).scalar_subquery()))).one()
         for resources in owners:  # None for an assistant deleted since
@@ -460,8 +465,8 @@ class RunLoop:
         unique = list(dict.fromkeys(ids))
         if not unique:
             return []
-        files = (await s.execute(select(File).where(File.project_id == run.project_id, File.id.in_(unique)))).scalars()
-        names = {f.id: f.filename for f in files}
+        names = dict((await c.execute(select(File.id, File.filename).where(
+            File.project_id == run.project_id, File.id.in_(unique)))).all())
         return [(i, names[i]) for i in unique if i in names]
 
     async def _model_turn(self, body: dict) -> tuple[Completion, "ToolStepWriter | None"]:
@@ -566,6 +571,17 @@ class RunLoop:
         self.ar.awaiting_outputs_until = run.expires_at or now()
         self.ar.publish("thread.run.requires_action", run_dict)
 
+
+
+def _row(columns: dict) -> SimpleNamespace:
+    """Column values by attribute name, to be read as the *_to_dict functions read a row."""
+    return SimpleNamespace(**columns)
+
+
+def _changeable(columns: dict) -> dict:
+    """What a later write of a step or message may change: all but the key and the ownership."""
+    return {k: v for k, v in columns.items()
+            if k not in ("id", "project_id", "run_id", "thread_id", "assistant_id", "position", "type", "role")}
 
 
 def _ran_code(messages: list[dict]) -> bool:

@@ -8,7 +8,7 @@ steps in order — tool calls with their results, and the messages it wrote.
 import json
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from codeinterp.runs.python_tool import TOOL_NAME
 from codeinterp.store.assistants import Message
@@ -82,18 +82,18 @@ def step_messages(step, messages: dict) -> list[dict]:
 MESSAGE_COLUMNS = (Message.id, Message.run_id, Message.sequence, Message.role, Message.content, Message.attachments)
 
 
-async def message_rows(session: AsyncSession, project_id: str, thread_id: str) -> list:
+async def message_rows(connection: AsyncConnection, project_id: str, thread_id: str) -> list:
     """The thread's messages in order, as rows of `MESSAGE_COLUMNS`."""
-    return list((await session.execute(
+    return list((await connection.execute(
         select(*MESSAGE_COLUMNS).where(Message.project_id == project_id, Message.thread_id == thread_id)
         .order_by(Message.sequence))).all())
 
 
-async def thread_messages(session: AsyncSession, run: Run, rows: list,
+async def thread_messages(connection: AsyncConnection, run: Run, rows: list,
                           paths_by_file: dict[str, str]) -> list[dict]:
     """The thread so far as chat messages (without the system message); `rows` are its messages
     from `message_rows`."""
-    rows_by_step = (await session.execute(
+    rows_by_step = (await connection.execute(
         select(Run.id, Run.sequence, RunStep.type, RunStep.step_details, RunStep.tool_results)
         .outerjoin(RunStep, RunStep.run_id == Run.id)
         .where(Run.project_id == run.project_id, Run.thread_id == run.thread_id)

@@ -5,9 +5,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from sqlalchemy import event
+import orjson
+from sqlalchemy import event, inspect
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
 from codeinterp.store import sqlite_inline
@@ -19,6 +20,12 @@ class Base(DeclarativeBase):
     pass
 
 
+def attribute_columns(model: type[Base]) -> tuple:
+    """The model's columns labelled with its attribute names, for Core statements whose rows are
+    read like the model's objects (`row.metadata_`)."""
+    return tuple(getattr(model, a.key).label(a.key) for a in inspect(model).column_attrs)
+
+
 def _prepare_sqlite_dir(url: str) -> None:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
@@ -26,6 +33,14 @@ def _prepare_sqlite_dir(url: str) -> None:
 
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
+
+
+def _json_text(value) -> str:
+    return orjson.dumps(value).decode()
+
+
+# JSON columns (message content, run steps) are most of what a run reads and writes.
+JSON_CODECS = {"json_serializer": _json_text, "json_deserializer": orjson.loads}
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -36,7 +51,7 @@ def create_engine(url: str) -> AsyncEngine:
     if parsed.get_backend_name() == "sqlite":
         engine = create_async_engine(
             url, async_creator=sqlite_inline.connector(parsed.database or ":memory:", SQLITE_BUSY_TIMEOUT_SECONDS),
-            pool_size=1, max_overflow=0, pool_timeout=SQLITE_BUSY_TIMEOUT_SECONDS)
+            pool_size=1, max_overflow=0, pool_timeout=SQLITE_BUSY_TIMEOUT_SECONDS, **JSON_CODECS)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -49,7 +64,7 @@ def create_engine(url: str) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **JSON_CODECS)
 
 
 class Database:
@@ -71,6 +86,15 @@ class Database:
             await self.connect()
         async with self._sessions() as session:
             yield session
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a transaction, committed at the end (rolled back on error): for Core
+        statements where no ORM object is needed (the run engine's frequent ones)."""
+        if self.engine is None:
+            await self.connect()
+        async with self.engine.begin() as connection:
+            yield connection
 
     async def close(self) -> None:
         if self.engine is not None:

@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from codeinterp.store.db import Base
+from codeinterp.store.db import Base, attribute_columns
 
 ACTIVE_RUN_STATUSES = ("queued", "in_progress", "requires_action", "cancelling")
 TERMINAL_RUN_STATUSES = ("completed", "failed", "cancelled", "expired", "incomplete")
@@ -73,6 +73,9 @@ class RunStep(Base):
     usage: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
     __table_args__ = (Index("ix_run_steps_run", "project_id", "run_id", "position"),)
+
+
+RUN_COLUMNS = attribute_columns(Run)
 
 
 def run_to_dict(row: Run) -> dict:
