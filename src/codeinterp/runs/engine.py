@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from codeinterp.config import Settings
 from codeinterp.models.client import ChatClient, UpstreamError
@@ -33,6 +33,12 @@ log = logging.getLogger(__name__)
 
 CANCEL_GRACE_SECONDS = 2.0
 MODEL_LIST_TTL_SECONDS = 60.0
+# Statements of every run's creation, built once.
+ASSISTANT = select(Assistant.__table__).where(Assistant.id == bindparam("row_id"))
+THREAD_AND_ACTIVE_RUN = select(Thread.project_id, select(Run.id).where(
+    Run.project_id == bindparam("project_id"), Run.thread_id == Thread.id, Run.status.in_(ACTIVE_RUN_STATUSES)
+).limit(1).scalar_subquery()).where(Thread.id == bindparam("thread_id"))
+INSERT_RUN = insert(Run).returning(*RUN_COLUMNS)
 RESTART_ERROR = {"code": "server_error",
                  "message": "The server restarted while this run was in progress, so the run was stopped."}
 
@@ -127,8 +133,7 @@ class RunEngine:
         async with self.db.session() as s:
             c = await s.connection()  # Core statements here; the ORM only to create a thread or messages
             assistant_id = body.get("assistant_id")
-            assistant = (await c.execute(select(Assistant.__table__).where(Assistant.id == assistant_id))
-                         ).one_or_none() if assistant_id else None
+            assistant = (await c.execute(ASSISTANT, {"row_id": assistant_id})).one_or_none() if assistant_id else None
             if assistant is None or assistant.project_id != project_id:
                 raise NotFound("assistant", assistant_id)
             fields = _run_fields(assistant, body)
@@ -139,9 +144,8 @@ class RunEngine:
                 thread_id = thread.id
                 thread_dict = thread_to_dict(thread)
             else:
-                found = (await c.execute(select(Thread.project_id, select(Run.id).where(
-                    Run.project_id == project_id, Run.thread_id == thread_id, Run.status.in_(ACTIVE_RUN_STATUSES)
-                ).limit(1).scalar_subquery()).where(Thread.id == thread_id))).one_or_none()
+                found = (await c.execute(THREAD_AND_ACTIVE_RUN, {"project_id": project_id, "thread_id": thread_id})
+                         ).one_or_none()
                 if found is None or found[0] != project_id:
                     raise NotFound("thread", thread_id)
                 active = found[1]
@@ -150,10 +154,9 @@ class RunEngine:
                 for n, message in enumerate(body.get("additional_messages") or []):
                     await create_message(s, project_id, thread_id, message, param=f"additional_messages[{n}]")
             t = now()
-            run = (await c.execute(insert(Run).values(
-                id=new_id("run"), project_id=project_id, thread_id=thread_id, assistant_id=assistant.id,
-                status="queued", created_at=t, expires_at=t + self.settings.run_expiry_seconds, **fields,
-            ).returning(*RUN_COLUMNS))).one()
+            run = (await c.execute(INSERT_RUN, dict(
+                fields, id=new_id("run"), project_id=project_id, thread_id=thread_id, assistant_id=assistant.id,
+                status="queued", created_at=t, expires_at=t + self.settings.run_expiry_seconds))).one()
             await s.commit()
         run_dict = run_to_dict(run)
 
@@ -388,7 +391,7 @@ async def _get_run(s, project_id: str, thread_id: str, run_id: str) -> Run:
 
 
 def _run_fields(assistant: Assistant, body: dict) -> dict:
-    """The run's settings: the request's values, else the assistant's, else the defaults."""
+    """The run's settings (columns): the request's values, else the assistant's, else the defaults."""
     tools = body.get("tools")
     tools = list(tools) if tools is not None else list(assistant.tools or [])
     for tool in tools:
@@ -422,7 +425,7 @@ def _run_fields(assistant: Assistant, body: dict) -> dict:
         "instructions": instructions if instructions is not None else (assistant.instructions or ""),
         "additional_instructions": body.get("additional_instructions"),
         "tools": tools,
-        "metadata_": body.get("metadata") or {},
+        "metadata": body.get("metadata") or {},
         "temperature": pick("temperature", 1.0),
         "top_p": pick("top_p", 1.0),
         "max_prompt_tokens": body.get("max_prompt_tokens"),

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 
 from codeinterp.models.client import ChatClient, Completion, TextDelta, ToolCallDelta, UpstreamError
 from codeinterp.runs import prompt
@@ -28,6 +28,21 @@ from codeinterp.store.ids import new_id, now
 from codeinterp.store.runs import RUN_COLUMNS, Run, RunStep, run_to_dict, step_to_dict
 
 log = logging.getLogger(__name__)
+
+# The statements of every run, built once (building one costs more than running it on SQLite).
+# Inserts take the row's columns; updates set the columns passed besides `row_id`.
+INSERT_STEP = insert(RunStep)
+INSERT_MESSAGE = insert(Message)
+UPDATE_STEP = update(RunStep).where(RunStep.id == bindparam("row_id"))
+UPDATE_MESSAGE = update(Message).where(Message.id == bindparam("row_id"))
+UPDATE_RUN = update(Run).where(Run.id == bindparam("row_id"))
+START_RUN = (update(Run).where(Run.id == bindparam("row_id"), Run.status != "cancelling")
+             .values(status="in_progress", started_at=func.coalesce(Run.started_at, bindparam("now")))
+             .returning(*RUN_COLUMNS))
+COMPLETE_RUN = UPDATE_RUN.where(Run.status != "cancelling").returning(*RUN_COLUMNS)
+TOOL_RESOURCES = select(
+    select(Assistant.tool_resources).where(Assistant.id == bindparam("assistant_id")).scalar_subquery(),
+    select(Thread.tool_resources).where(Thread.id == bindparam("thread_id")).scalar_subquery())
 
 # A step or message still going on after this long is written as in_progress; a quicker one is
 # written once, finished.
@@ -109,12 +124,12 @@ class WrittenSoon:
 
 
 def _new_step(loop: "RunLoop", step_id: str, step_type: str, details: dict) -> dict:
-    """The columns of a step that begins now (by attribute name)."""
+    """The columns of a step that begins now."""
     ar = loop.ar
     return {"id": step_id, "project_id": ar.project_id, "run_id": ar.id, "thread_id": ar.thread_id,
             "assistant_id": ar.assistant_id, "position": loop.next_position(), "type": step_type,
             "status": "in_progress", "created_at": now(), "step_details": details, "tool_results": {},
-            "metadata_": {}, "last_error": None, "expired_at": None, "cancelled_at": None, "failed_at": None,
+            "metadata": {}, "last_error": None, "expired_at": None, "cancelled_at": None, "failed_at": None,
             "completed_at": None, "usage": None}
 
 
@@ -140,7 +155,7 @@ class MessageWriter(WrittenSoon):
                               {"type": "message_creation", "message_creation": {"message_id": self.id}})
         self.message = {"id": self.id, "project_id": ar.project_id, "thread_id": ar.thread_id, "role": "assistant",
                         "content": [], "attachments": [], "assistant_id": ar.assistant_id, "run_id": ar.id,
-                        "status": "in_progress", "metadata_": {}, "created_at": self.step["created_at"],
+                        "status": "in_progress", "metadata": {}, "created_at": self.step["created_at"],
                         "completed_at": None, "incomplete_at": None, "incomplete_details": None}
         step_dict, message_dict = step_to_dict(_row(self.step)), message_to_dict(_row(self.message))
         self.write_soon(self._insert)
@@ -161,11 +176,11 @@ class MessageWriter(WrittenSoon):
     async def _write(self, c) -> None:
         """Insert the message and its step as they are now, or update them if they were inserted."""
         if self.inserted:
-            await c.execute(update(Message).where(Message.id == self.id).values(_changeable(self.message)))
-            await c.execute(update(RunStep).where(RunStep.id == self.step_id).values(_changeable(self.step)))
+            await c.execute(UPDATE_MESSAGE, _changes(self.message))
+            await c.execute(UPDATE_STEP, _changes(self.step))
         else:
-            await c.execute(insert(RunStep).values(self.step))
-            await c.execute(insert(Message).values(self.message))
+            await c.execute(INSERT_STEP, self.step)
+            await c.execute(INSERT_MESSAGE, self.message)
 
     def _delta(self, content: list[dict]) -> dict:
         return {"id": self.id, "object": "thread.message.delta", "delta": {"content": content}}
@@ -209,13 +224,12 @@ class MessageWriter(WrittenSoon):
             await self._write(c)
             run = None
             if complete_run and not ar.cancel_requested:
-                values = {"status": "completed", "completed_at": t}
+                values = {"row_id": ar.id, "status": "completed", "completed_at": t}
                 if run_usage is not None:
                     values["usage"] = dict(run_usage)
-                run = (await c.execute(update(Run).where(Run.id == ar.id, Run.status != "cancelling")
-                                       .values(**values).returning(*RUN_COLUMNS))).one_or_none()
+                run = (await c.execute(COMPLETE_RUN, values)).one_or_none()
             if run is None and run_usage is not None:
-                await c.execute(update(Run).where(Run.id == ar.id).values(usage=dict(run_usage)))
+                await c.execute(UPDATE_RUN, {"row_id": ar.id, "usage": dict(run_usage)})
         self.inserted = True
         ar.publish("thread.message.completed" if status == "completed" else "thread.message.incomplete",
                    message_to_dict(_row(message)))
@@ -343,10 +357,7 @@ class ToolStepWriter(WrittenSoon):
         if status != "in_progress":
             step[_STEP_TIME_FIELD[status]] = now()
         async with self.loop.db.transaction() as c:
-            if self.inserted:
-                await c.execute(update(RunStep).where(RunStep.id == self.id).values(_changeable(step)))
-            else:
-                await c.execute(insert(RunStep).values(step))
+            await c.execute(*((UPDATE_STEP, _changes(step)) if self.inserted else (INSERT_STEP, step)))
         self.inserted = True
         step_dict = step_to_dict(_row(step))
         if status != "in_progress":
@@ -378,9 +389,7 @@ class RunLoop:
         RunCancelled / RunStopped / UpstreamError."""
         ar = self.ar
         async with self.db.transaction() as c:
-            run = (await c.execute(update(Run).where(Run.id == ar.id, Run.status != "cancelling").values(
-                status="in_progress", started_at=func.coalesce(Run.started_at, now()))
-                .returning(*RUN_COLUMNS))).one_or_none()
+            run = (await c.execute(START_RUN, {"row_id": ar.id, "now": now()})).one_or_none()
             if run is None or ar.cancel_requested:
                 raise RunCancelled()
             rows = await prompt.message_rows(c, run.project_id, run.thread_id)
@@ -452,9 +461,8 @@ class RunLoop:
     async def _input_files(self, c, run: Run, rows: list) -> list[tuple[str, str]]:
         """(file id, filename) of the assistant's, the thread's and the messages' code files, in order."""
         ids: list[str] = []
-        owners = (await c.execute(select(
-            select(Assistant.tool_resources).where(Assistant.id == run.assistant_id).scalar_subquery(),
-            select(Thread.tool_resources).where(Thread.id == run.thread_id).scalar_subquery()))).one()
+        owners = (await c.execute(TOOL_RESOURCES, {"assistant_id": run.assistant_id,
+                                                   "thread_id": run.thread_id})).one()
         for resources in owners:  # None for an assistant deleted since
             ids += ((resources or {}).get("code_interpreter") or {}).get("file_ids") or []
         for row in rows:
@@ -574,14 +582,18 @@ class RunLoop:
 
 
 def _row(columns: dict) -> SimpleNamespace:
-    """Column values by attribute name, to be read as the *_to_dict functions read a row."""
-    return SimpleNamespace(**columns)
+    """A step's or message's columns, to be read as the *_to_dict functions read a row."""
+    values = dict(columns)
+    values["metadata_"] = values.pop("metadata")
+    return SimpleNamespace(**values)
 
 
-def _changeable(columns: dict) -> dict:
-    """What a later write of a step or message may change: all but the key and the ownership."""
-    return {k: v for k, v in columns.items()
-            if k not in ("id", "project_id", "run_id", "thread_id", "assistant_id", "position", "type", "role")}
+def _changes(columns: dict) -> dict:
+    """The parameters of UPDATE_STEP or UPDATE_MESSAGE: what a later write may change."""
+    changes = {k: v for k, v in columns.items()
+               if k not in ("id", "project_id", "run_id", "thread_id", "assistant_id", "position", "type", "role")}
+    changes["row_id"] = columns["id"]
+    return changes
 
 
 def _ran_code(messages: list[dict]) -> bool:

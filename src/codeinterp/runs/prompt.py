@@ -7,7 +7,7 @@ steps in order — tool calls with their results, and the messages it wrote.
 
 import json
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from codeinterp.runs.python_tool import TOOL_NAME
@@ -82,11 +82,19 @@ def step_messages(step, messages: dict) -> list[dict]:
 MESSAGE_COLUMNS = (Message.id, Message.run_id, Message.sequence, Message.role, Message.content, Message.attachments)
 
 
+THREAD_MESSAGES = (select(*MESSAGE_COLUMNS)
+                   .where(Message.project_id == bindparam("project_id"), Message.thread_id == bindparam("thread_id"))
+                   .order_by(Message.sequence))
+THREAD_STEPS = (select(Run.id, Run.sequence, RunStep.type, RunStep.step_details, RunStep.tool_results)
+                .outerjoin(RunStep, RunStep.run_id == Run.id)
+                .where(Run.project_id == bindparam("project_id"), Run.thread_id == bindparam("thread_id"))
+                .order_by(Run.sequence, RunStep.position))
+
+
 async def message_rows(connection: AsyncConnection, project_id: str, thread_id: str) -> list:
     """The thread's messages in order, as rows of `MESSAGE_COLUMNS`."""
     return list((await connection.execute(
-        select(*MESSAGE_COLUMNS).where(Message.project_id == project_id, Message.thread_id == thread_id)
-        .order_by(Message.sequence))).all())
+        THREAD_MESSAGES, {"project_id": project_id, "thread_id": thread_id})).all())
 
 
 async def thread_messages(connection: AsyncConnection, run: Run, rows: list,
@@ -94,11 +102,7 @@ async def thread_messages(connection: AsyncConnection, run: Run, rows: list,
     """The thread so far as chat messages (without the system message); `rows` are its messages
     from `message_rows`."""
     rows_by_step = (await connection.execute(
-        select(Run.id, Run.sequence, RunStep.type, RunStep.step_details, RunStep.tool_results)
-        .outerjoin(RunStep, RunStep.run_id == Run.id)
-        .where(Run.project_id == run.project_id, Run.thread_id == run.thread_id)
-        .order_by(Run.sequence, RunStep.position)
-    )).all()
+        THREAD_STEPS, {"project_id": run.project_id, "thread_id": run.thread_id})).all()
     runs = list({r.id: r for r in rows_by_step}.values())
     run_ids = {r.id for r in runs}
     steps_by_run: dict[str, list] = {}
