@@ -4,9 +4,9 @@
 import json
 
 import anyio
-import httpx
 import openai
 import pytest
+from multidict import CIMultiDict
 
 from codeinterp.models import client as client_module
 from codeinterp.models.client import ChatClient, Completion, TextDelta, ToolCallDelta, UpstreamError
@@ -171,7 +171,7 @@ def test_client_retries_a_rate_limit_after_the_wait_it_asks_for(upstream):
 
 def test_retry_after_headers_set_the_wait_when_short():
     def wait(headers):
-        return client_module._retry_delay(httpx.Response(429, headers=headers), 0)
+        return client_module._retry_delay(CIMultiDict(headers), 0)
     assert wait({"retry-after-ms": "250"}) == 0.25
     assert wait({"retry-after": "3"}) == 3.0
     assert wait({"retry-after": "3600"}) == client_module.RETRY_DELAYS[0]  # too long: our own backoff

@@ -9,6 +9,5 @@ from codeinterp.api.app import create_app
 
 def run_server(host: str = "127.0.0.1", port: int = 8000) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line for every call to the model endpoint
     uvicorn.run(create_app(), host=host, port=port, log_level="info", timeout_graceful_shutdown=30,
                 server_header=False, h11_max_incomplete_event_size=64 * 1024)

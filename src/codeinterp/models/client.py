@@ -2,12 +2,11 @@
 Ollama, llama.cpp's server, LiteLLM), always streamed, with tool calls assembled by index."""
 
 import asyncio
-import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 
-import httpx
+import aiohttp
 import orjson
 
 log = logging.getLogger(__name__)
@@ -55,23 +54,24 @@ class UpstreamError(Exception):
         self.status_code = status_code
 
 
-def _error_message(response: httpx.Response, body: bytes) -> str:
+def _error_message(status: int, body: bytes) -> str:
     try:
-        detail = json.loads(body)
+        detail = orjson.loads(body)
         if isinstance(detail, dict):
             error = detail.get("error", detail)
             detail = error.get("message", error) if isinstance(error, dict) else error
-    except ValueError:
+    except orjson.JSONDecodeError:
         detail = body.decode("utf-8", "replace")[:500]
-    return f"The model endpoint answered {response.status_code}: {detail}"
+    return f"The model endpoint answered {status}: {detail}"
 
 
-def _retry_delay(response: httpx.Response | None, attempt: int) -> float:
-    """The wait before the next attempt: the endpoint's `Retry-After` when it gives a short one."""
-    if response is not None:
+def _retry_delay(headers: Mapping[str, str] | None, attempt: int) -> float:
+    """The wait before the next attempt: the endpoint's `Retry-After` (from the answer's headers)
+    when it gives a short one."""
+    if headers is not None:
         for header, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
             try:
-                wait = float(response.headers[header]) * scale
+                wait = float(headers[header]) * scale
             except (KeyError, ValueError):
                 continue
             if 0 <= wait <= MAX_RETRY_AFTER:
@@ -80,26 +80,39 @@ def _retry_delay(response: httpx.Response | None, attempt: int) -> float:
 
 
 class ChatClient:
+    """Requests go through one aiohttp session (its connections are kept and reused), made on the
+    loop of the first request."""
+
     def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 600.0) -> None:
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.base_url = base_url.rstrip("/") + "/"
+        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.timeout = timeout
-        self._http = httpx.AsyncClient(base_url=base_url.rstrip("/") + "/", headers=headers,
-                                       timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)))
+        self._session: aiohttp.ClientSession | None = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                headers=self.headers, trust_env=True,  # HTTP(S)_PROXY and NO_PROXY, as other clients
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=min(self.timeout, 10.0),
+                                              sock_read=self.timeout))
+        return self._session
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._session is not None:
+            await self._session.close()
 
     async def list_models(self) -> set[str] | None:
         """The model ids the endpoint lists, or None when it does not list them."""
         try:
-            response = await self._http.get("models")
-        except httpx.HTTPError as error:
+            async with self._http().get(self.base_url + "models") as response:
+                if response.status != 200:
+                    return None
+                body = await response.read()
+        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
             raise UpstreamError(f"Could not reach the model endpoint: {error!r}") from error
-        if response.status_code != 200:
-            return None
         try:
-            return {m["id"] for m in response.json().get("data", [])}
-        except (ValueError, KeyError, TypeError, AttributeError):
+            return {m["id"] for m in orjson.loads(body).get("data", [])}
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
             return None
 
     async def stream(self, body: dict) -> AsyncIterator[TextDelta | ToolCallDelta | Completion]:
@@ -115,54 +128,68 @@ class ChatClient:
             last = attempt == attempts - 1
             started = False
             try:
-                async with self._http.stream("POST", "chat/completions", content=content,
+                async with self._http().post(self.base_url + "chat/completions", data=content,
                                              headers=JSON_CONTENT) as response:
-                    if response.status_code != 200:
-                        message = _error_message(response, await response.aread())
-                        if response.status_code in RETRY_STATUSES and not last:
+                    if response.status != 200:
+                        message = _error_message(response.status, await response.read())
+                        if response.status in RETRY_STATUSES and not last:
                             log.warning("%s; retrying", message)
-                            await asyncio.sleep(_retry_delay(response, attempt))
+                            await asyncio.sleep(_retry_delay(response.headers, attempt))
                             continue
-                        raise UpstreamError(message, response.status_code)
+                        raise UpstreamError(message, response.status)
                     async for event in _parse(response):
                         started = True
                         yield event
                     return
-            except httpx.TimeoutException as error:
-                if isinstance(error, httpx.ConnectTimeout) and not last:
+            except asyncio.TimeoutError as error:  # aiohttp's connect and read timeouts are such errors
+                if isinstance(error, aiohttp.ConnectionTimeoutError) and not last:
                     await asyncio.sleep(RETRY_DELAYS[attempt])
                     continue
                 raise UpstreamError(f"The model endpoint did not answer within {self.timeout:g} seconds.") from error
-            except httpx.TransportError as error:
+            except aiohttp.ClientError as error:
                 if not started and not last:
                     log.warning("model endpoint connection failed (%r); retrying", error)
                     await asyncio.sleep(RETRY_DELAYS[attempt])
                     continue
-                if isinstance(error, httpx.ConnectError):
+                if isinstance(error, aiohttp.ClientConnectorError):
                     raise UpstreamError(f"Could not reach the model endpoint: {error!r}") from error
                 raise UpstreamError(f"The connection to the model endpoint failed: {error!r}") from error
-            except httpx.HTTPError as error:
-                raise UpstreamError(f"The connection to the model endpoint failed: {error!r}") from error
 
 
-async def _parse(response: httpx.Response) -> AsyncIterator[TextDelta | ToolCallDelta | Completion]:
+async def _lines(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    """The body's lines as they arrive (without their line ends), however long."""
+    pending = bytearray()
+    async for chunk in response.content.iter_any():
+        pending += chunk
+        if b"\n" not in chunk:
+            continue
+        *lines, rest = pending.split(b"\n")
+        pending = bytearray(rest)
+        for line in lines:
+            yield line.rstrip(b"\r")
+    if pending:
+        yield bytes(pending)
+
+
+async def _parse(response: aiohttp.ClientResponse) -> AsyncIterator[TextDelta | ToolCallDelta | Completion]:
     text: list[str] = []
     calls: dict[int, ToolCall] = {}
     finish_reason = None
     usage = None
     done = False
-    async for line in response.aiter_lines():
+    async for line in _lines(response):
         # After [DONE] the body is read to its end, so that the connection can be used again.
-        if done or not line.startswith("data:"):
+        if done or not line.startswith(b"data:"):
             continue
         data = line[5:].strip()
-        if data == "[DONE]":
+        if data == b"[DONE]":
             done = True
             continue
         try:
             chunk = orjson.loads(data)
         except orjson.JSONDecodeError as error:
-            raise UpstreamError(f"The model endpoint sent a malformed event: {data[:200]}") from error
+            raise UpstreamError("The model endpoint sent a malformed event: "
+                                f"{data[:200].decode('utf-8', 'replace')}") from error
         if chunk.get("error"):
             error = chunk["error"]
             raise UpstreamError(f"The model endpoint failed: {error.get('message', error) if isinstance(error, dict) else error}")
