@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from codeinterp.api.auth import current_project
@@ -20,7 +20,7 @@ from codeinterp.api.schemas.runs import (
 from codeinterp.runs.engine import RunHandle
 from codeinterp.runs.worker import RunWorker
 from codeinterp.store.assistants import Thread
-from codeinterp.store.runs import ACTIVE_RUN_STATUSES, Run, RunStep, run_to_dict, step_to_dict
+from codeinterp.store.runs import ACTIVE_RUN_STATUSES, RUN_COLUMNS, Run, RunStep, run_to_dict, step_to_dict
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["Assistants"])
@@ -100,10 +100,17 @@ async def list_runs(thread_id: str, query: ListQuery = Depends(ListQuery),
     return await paginate(session, stmt, Run, query, run_to_dict, order_column=Run.sequence)
 
 
+# What pollers ask for again and again: one statement, no ORM session.
+RUN_BY_ID = select(*RUN_COLUMNS).where(Run.id == bindparam("run_id"))
+
+
 @router.get("/threads/{thread_id}/runs/{run_id}", response_model=RunObject)
-async def retrieve_run(thread_id: str, run_id: str, project_id: str = Depends(current_project),
-                       session: AsyncSession = Depends(db_session)):
-    return run_response(run_to_dict(await _run_row(session, project_id, thread_id, run_id)))
+async def retrieve_run(request: Request, thread_id: str, run_id: str, project_id: str = Depends(current_project)):
+    async with request.app.state.db.transaction() as c:
+        run = (await c.execute(RUN_BY_ID, {"run_id": run_id})).one_or_none()
+    if run is None or run.project_id != project_id or run.thread_id != thread_id:
+        raise not_found("run", run_id)
+    return run_response(run_to_dict(run))
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}", response_model=RunObject)
