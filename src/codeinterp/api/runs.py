@@ -44,10 +44,10 @@ def sse_response(handle: RunHandle) -> StreamingResponse:
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-async def _sse(events: AsyncIterator[tuple[str, str]]) -> AsyncIterator[str]:
+async def _sse(batches: AsyncIterator[list[tuple[str, str]]]) -> AsyncIterator[str]:
     try:
-        async for name, data in events:
-            yield f"event: {name}\ndata: {data}\n\n"
+        async for batch in batches:
+            yield "".join(f"event: {name}\ndata: {data}\n\n" for name, data in batch)
     except Exception:
         log.exception("streaming a run failed")
         error = {"error": {"message": "The server failed while streaming this run.", "type": "server_error",

@@ -4,7 +4,7 @@ recovers them.
 The HTTP layer calls `create_run`, `create_thread_and_run`, `submit_tool_outputs` and
 `cancel_run` through `RunWorker`, on the worker's loop; each returns at once and the run goes on
 in a task the engine owns, so a client that disconnects does not stop its run.
-`RunHandle.events()` yields the leg's events (name, JSON text) for SSE.
+`RunHandle.events()` yields the leg's events (name, JSON text) for SSE, in batches.
 """
 
 import asyncio
@@ -51,11 +51,14 @@ class RunHandle:
     prefix: list[Event] = field(default_factory=list)
     thread: dict | None = None
 
-    async def events(self) -> AsyncIterator[Event]:
-        for event in self.prefix:
-            yield event
-        async for event in self.channel.subscribe(self.start):
-            yield event
+    async def events(self) -> AsyncIterator[list[Event]]:
+        """The leg's events in batches (see `EventChannel.subscribe`)."""
+        prefix = self.prefix
+        async for batch in self.channel.subscribe(self.start):
+            yield prefix + batch
+            prefix = []
+        if prefix:
+            yield prefix
 
 
 class RunEngine:

@@ -60,13 +60,16 @@ class EventChannel:
             if not loop.is_closed():
                 loop.call_soon_threadsafe(_resolve, future)
 
-    async def subscribe(self, start: int = 0) -> AsyncIterator[Event]:
+    async def subscribe(self, start: int = 0) -> AsyncIterator[list[Event]]:
+        """The leg's events from `start`, in batches: each batch holds every event published
+        since the last one (the reader sends them together)."""
         loop = asyncio.get_running_loop()
         position = start
         while True:
-            while position < len(self._events):
-                yield self._events[position]
-                position += 1
+            if position < len(self._events):
+                batch = self._events[position:]
+                position += len(batch)
+                yield batch
             with self._lock:
                 if position < len(self._events):
                     continue
