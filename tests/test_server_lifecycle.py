@@ -1,10 +1,13 @@
-"""`codeinterp serve` as a process: graceful SIGTERM, keys CLI against its data."""
+"""`codeinterp serve` as a process: graceful SIGTERM, idle connections, keys CLI against its data."""
 
+import http.client
 import signal
 import threading
 import time
+from urllib.parse import urlsplit
 
 import httpx
+import pytest
 
 from tests.conftest import make_client
 from tests.helpers.server import start_server
@@ -65,5 +68,27 @@ def test_keys_cli_create_list_revoke(tmp_path):
         assert "revoked" in proc.run_cli("keys", "list").stdout
         r = httpx.get(proc.base_url + "/files", headers={"Authorization": f"Bearer {key}"})
         assert r.status_code == 401
+    finally:
+        proc.stop()
+
+
+@pytest.mark.slow
+def test_an_idle_connection_stays_open_longer_than_clients_keep_one(tmp_path):
+    """httpx (so the openai SDK) reuses a connection up to 5 s after its last answer. Were the server
+    to close idle connections as soon, a request could be sent on one just as it closes (the client
+    gets `Connection reset by peer`)."""
+    proc = start_server(tmp_path)
+    try:
+        url = urlsplit(proc.base_url)
+        connection = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+        connection.request("GET", "/healthz")
+        first = connection.getresponse()
+        assert first.status == 200 and first.read()
+        socket_used = connection.sock
+        time.sleep(6)
+        connection.request("GET", "/healthz")
+        second = connection.getresponse()
+        assert second.status == 200 and second.read() and connection.sock is socket_used
+        connection.close()
     finally:
         proc.stop()

@@ -15,6 +15,7 @@ RETRY_STATUSES = {408, 409, 429, 500, 502, 503, 504}
 RETRY_DELAYS = (0.5, 2.0)  # seconds before the second and third attempts
 MAX_RETRY_AFTER = 10.0  # the longest `Retry-After` we wait for before retrying
 JSON_CONTENT = {"Content-Type": "application/json"}
+IDLE_CONNECTION_SECONDS = 4.0
 
 
 @dataclass
@@ -91,7 +92,10 @@ class ChatClient:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
+            # An idle connection is dropped before the endpoint would drop it (uvicorn, under vLLM
+            # and others, after 5 s), so a request is seldom sent on one being closed (then retried).
             self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(keepalive_timeout=IDLE_CONNECTION_SECONDS),
                 headers=self.headers, trust_env=True,  # HTTP(S)_PROXY and NO_PROXY, as other clients
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=min(self.timeout, 10.0),
                                               sock_read=self.timeout))
