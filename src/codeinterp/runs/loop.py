@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from codeinterp.models.client import ChatClient, Completion, TextDelta, ToolCallDelta, UpstreamError
 from codeinterp.runs import prompt
@@ -173,7 +174,7 @@ class MessageWriter(WrittenSoon):
             await self._write(c)
         self.inserted = True
 
-    async def _write(self, c) -> None:
+    async def _write(self, c: AsyncConnection) -> None:
         """Insert the message and its step as they are now, or update them if they were inserted."""
         if self.inserted:
             await c.execute(UPDATE_MESSAGE, _changes(self.message))
@@ -458,7 +459,7 @@ class RunLoop:
         if config.expires_at is not None and now() >= config.expires_at:
             raise RunStopped("expired")
 
-    async def _input_files(self, c, run: Run, rows: list) -> list[tuple[str, str]]:
+    async def _input_files(self, c: AsyncConnection, run: Run, rows: list) -> list[tuple[str, str]]:
         """(file id, filename) of the assistant's, the thread's and the messages' code files, in order."""
         ids: list[str] = []
         owners = (await c.execute(TOOL_RESOURCES, {"assistant_id": run.assistant_id,
