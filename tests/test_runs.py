@@ -249,6 +249,28 @@ def test_state_persists_across_two_runs_of_a_thread(client, upstream):
     assert roles[3] == ("assistant", "Stored.") and roles[4][0] == "user"
 
 
+def test_earlier_runs_in_the_prompt_are_the_same_when_kept_and_leave_out_deleted_messages(client, upstream):
+    """The server keeps each ended run's part of the prompt (it no longer changes) instead of reading
+    it again for every run: the part it kept is the part it read, and a message deleted since is
+    left out."""
+    assistant = make_assistant(client)
+    upstream.script([python("a = 1"), {"text": "First answer."}])
+    thread, first = ask(client, assistant, "One.")
+    upstream.script([{"text": "Second answer."}])
+    thread, second = ask(client, assistant, "Two.", thread=thread)
+    read = upstream.requests[-1]["messages"]  # the first run read from the database
+    assert [m["role"] for m in read[1:]] == ["user", "assistant", "tool", "assistant", "user"]
+    assert read[-2:] == [{"role": "assistant", "content": "First answer."}, {"role": "user", "content": "Two."}]
+    (answer,) = client.beta.threads.messages.list(thread.id, run_id=first.id).data
+    client.beta.threads.messages.delete(answer.id, thread_id=thread.id)
+    upstream.script([{"text": "Third answer."}])
+    thread, third = ask(client, assistant, "Three.", thread=thread)
+    assert (first.status, second.status, third.status) == ("completed", "completed", "completed")
+    kept = upstream.requests[-1]["messages"]  # the first run as kept, the second read
+    assert kept == [m for m in read if m.get("content") != "First answer."] + [
+        {"role": "assistant", "content": "Second answer."}, {"role": "user", "content": "Three."}]
+
+
 def test_async_client_runs_and_lists(server, upstream):
     async def main():
         client = openai.AsyncOpenAI(base_url=server.base_url, api_key=server.api_key,

@@ -398,7 +398,7 @@ class RunLoop:
             paths_by_file = {f.file_id: f.path for f in self.thread_session.inputs.values()}
             files = sorted(set(self.thread_session.paths()))
             messages = [m for m in [prompt.system_message(run, files)] if m]
-            messages += await prompt.thread_messages(c, run, rows, paths_by_file)
+            messages += await prompt.thread_messages(c, run, rows, paths_by_file, self.thread_session.ended_runs)
             config = _RunConfig(run)
         run_dict = run_to_dict(run)
         if self.thread_session.sandbox is None and _ran_code(messages):

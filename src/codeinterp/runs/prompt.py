@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from codeinterp.runs.python_tool import TOOL_NAME
 from codeinterp.store.assistants import Message
-from codeinterp.store.runs import Run, RunStep
+from codeinterp.store.runs import TERMINAL_RUN_STATUSES, Run, RunStep
 
 NO_RESULT = "[no result: the run ended before this tool call finished]"
 
@@ -85,10 +85,27 @@ MESSAGE_COLUMNS = (Message.id, Message.run_id, Message.sequence, Message.role, M
 THREAD_MESSAGES = (select(*MESSAGE_COLUMNS)
                    .where(Message.project_id == bindparam("project_id"), Message.thread_id == bindparam("thread_id"))
                    .order_by(Message.sequence))
-THREAD_STEPS = (select(Run.id, Run.sequence, RunStep.type, RunStep.step_details, RunStep.tool_results)
-                .outerjoin(RunStep, RunStep.run_id == Run.id)
-                .where(Run.project_id == bindparam("project_id"), Run.thread_id == bindparam("thread_id"))
-                .order_by(Run.sequence, RunStep.position))
+THREAD_RUNS = (select(Run.id, Run.sequence, Run.status)
+               .where(Run.project_id == bindparam("project_id"), Run.thread_id == bindparam("thread_id"))
+               .order_by(Run.sequence))
+RUN_STEPS = (select(RunStep.run_id, RunStep.type, RunStep.step_details, RunStep.tool_results)
+             .where(RunStep.project_id == bindparam("project_id"),
+                    RunStep.run_id.in_(bindparam("run_ids", expanding=True)))
+             .order_by(RunStep.position))
+
+# A run's part of the prompt: its chat messages, each with the id of the thread message it shows
+# (None for tool calls and their results), so that a message deleted since can be left out.
+RunPart = list[tuple[str | None, dict]]
+
+
+def run_part(steps: list, messages: dict) -> RunPart:
+    """The chat messages of a run's steps (rows of RUN_STEPS, in order); `messages` holds the
+    thread's messages (rows of `MESSAGE_COLUMNS`) by id."""
+    part: RunPart = []
+    for step in steps:
+        message_id = step.step_details["message_creation"]["message_id"] if step.type == "message_creation" else None
+        part += [(message_id, m) for m in step_messages(step, messages)]
+    return part
 
 
 async def message_rows(connection: AsyncConnection, project_id: str, thread_id: str) -> list:
@@ -97,21 +114,28 @@ async def message_rows(connection: AsyncConnection, project_id: str, thread_id: 
         THREAD_MESSAGES, {"project_id": project_id, "thread_id": thread_id})).all())
 
 
-async def thread_messages(connection: AsyncConnection, run: Run, rows: list,
-                          paths_by_file: dict[str, str]) -> list[dict]:
+async def thread_messages(connection: AsyncConnection, run: Run, rows: list, paths_by_file: dict[str, str],
+                          ended_runs: dict[str, RunPart]) -> list[dict]:
     """The thread so far as chat messages (without the system message); `rows` are its messages
-    from `message_rows`."""
-    rows_by_step = (await connection.execute(
-        THREAD_STEPS, {"project_id": run.project_id, "thread_id": run.thread_id})).all()
-    runs = list({r.id: r for r in rows_by_step}.values())
-    run_ids = {r.id for r in runs}
-    steps_by_run: dict[str, list] = {}
-    for step in rows_by_step:
-        if step.type is not None:
-            steps_by_run.setdefault(step.id, []).append(step)
-
+    from `message_rows`. `ended_runs` keeps the parts of the thread's runs that have ended (they no
+    longer change): they are read from there, not from the database, and new ones are added."""
+    runs = (await connection.execute(THREAD_RUNS, {"project_id": run.project_id, "thread_id": run.thread_id})).all()
     by_id = {m.id: m for m in rows}
-    standalone = [m for m in rows if m.run_id not in run_ids]
+    steps_by_run: dict[str, list] = {}
+    unread = [r.id for r in runs if r.id not in ended_runs]
+    if unread:
+        for step in await connection.execute(RUN_STEPS, {"project_id": run.project_id, "run_ids": unread}):
+            steps_by_run.setdefault(step.run_id, []).append(step)
+    parts: dict[str, RunPart] = {}
+    for r in runs:
+        part = ended_runs.get(r.id)
+        if part is None:
+            part = run_part(steps_by_run.get(r.id, []), by_id)
+            if r.status in TERMINAL_RUN_STATUSES:
+                ended_runs[r.id] = part
+        parts[r.id] = part
+
+    standalone = [m for m in rows if m.run_id not in parts]
     if run.truncation_strategy and run.truncation_strategy.get("type") == "last_messages" \
             and run.truncation_strategy.get("last_messages"):
         standalone = standalone[-run.truncation_strategy["last_messages"]:]
@@ -125,6 +149,5 @@ async def thread_messages(connection: AsyncConnection, run: Run, rows: list,
         if message is not None:
             out.append(user_message(message, paths_by_file))
         else:
-            for step in steps_by_run.get(run_row.id, []):
-                out.extend(step_messages(step, by_id))
+            out.extend(m for message_id, m in parts[run_row.id] if message_id is None or message_id in by_id)
     return out

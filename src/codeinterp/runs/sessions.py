@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from codeinterp.config import Settings
+from codeinterp.runs.prompt import RunPart
 from codeinterp.sandbox.manager import SandboxManager
 from codeinterp.sandbox.types import ExecutionResult
 from codeinterp.store.db import Database
@@ -42,6 +43,7 @@ class ThreadSession:
     state_lost: bool = False  # a previous sandbox of this thread expired, or the server restarted
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     last_used: float = field(default_factory=time.monotonic)
+    ended_runs: dict[str, RunPart] = field(default_factory=dict)  # run id -> its part of the prompt, once ended
 
     def assign_inputs(self, files: list[tuple[str, str]]) -> None:
         """Give each new (file id, filename) a free path under /mnt/data."""
