@@ -8,7 +8,8 @@ two local round trips to the model endpoint. Target: at most 30 ms added at p50 
     .venv/bin/python benchmarks/runs_overhead.py [--runs 30]
 
 - warm: every run on one thread, so its sandbox session is already running; baseline: the
-  cell executed again and again on one session.
+  cell executed again and again on one session. The thread grows with each run: the first and
+  the last tenth of these runs are compared too (e.g. with --runs 100).
 - new thread: every run on a new thread (a session starts for each); baseline: a new session
   plus the cell.
 Runs are timed over HTTP with streaming (`stream: true`), from sending the request to reading
@@ -114,6 +115,9 @@ def main() -> None:
     print(f"one-cell run, {args.runs} runs each; cell: {CELL!r}")
     print(f"  bare sandbox, running session   {summary(bare_warm)}")
     print(f"  run on a warm thread            {summary(run_warm)}")
+    tenth = max(1, len(run_warm) // 10)
+    print(f"    as the thread grows: p50 of its first {tenth} runs {percentile(run_warm[:tenth], 50) * 1000:.1f} ms, "
+          f"of its last {tenth} {percentile(run_warm[-tenth:], 50) * 1000:.1f} ms")
     print(f"  bare sandbox, new session       {summary(bare_cold)}")
     print(f"  run on a new thread             {summary(run_new)}")
     added_warm = (percentile(run_warm, 50) - percentile(bare_warm, 50)) * 1000
