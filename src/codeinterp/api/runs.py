@@ -66,11 +66,15 @@ async def _thread_exists(session: AsyncSession, project_id: str, thread_id: str)
         raise not_found("thread", thread_id)
 
 
-async def _run_row(session: AsyncSession, project_id: str, thread_id: str, run_id: str) -> Run:
-    run = await session.get(Run, run_id)
+def _owned(run, project_id: str, thread_id: str, run_id: str):
+    """The run (an object or a row), if it is the project's and the thread's; else 404."""
     if run is None or run.project_id != project_id or run.thread_id != thread_id:
         raise not_found("run", run_id)
     return run
+
+
+async def _run_row(session: AsyncSession, project_id: str, thread_id: str, run_id: str) -> Run:
+    return _owned(await session.get(Run, run_id), project_id, thread_id, run_id)
 
 
 @router.post("/threads/runs", response_model=RunObject)
@@ -108,9 +112,7 @@ RUN_BY_ID = select(*RUN_COLUMNS).where(Run.id == bindparam("run_id"))
 async def retrieve_run(request: Request, thread_id: str, run_id: str, project_id: str = Depends(current_project)):
     async with request.app.state.db.transaction() as c:
         run = (await c.execute(RUN_BY_ID, {"run_id": run_id})).one_or_none()
-    if run is None or run.project_id != project_id or run.thread_id != thread_id:
-        raise not_found("run", run_id)
-    return run_response(run_to_dict(run))
+    return run_response(run_to_dict(_owned(run, project_id, thread_id, run_id)))
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}", response_model=RunObject)

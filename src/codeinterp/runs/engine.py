@@ -8,7 +8,6 @@ in a task the engine owns, so a client that disconnects does not stop its run.
 """
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -18,7 +17,7 @@ from sqlalchemy import bindparam, insert, select, update
 
 from codeinterp.config import Settings
 from codeinterp.models.client import ChatClient, UpstreamError
-from codeinterp.runs.events import Event, EventChannel
+from codeinterp.runs.events import Event, EventChannel, event
 from codeinterp.runs.loop import ActiveRun, RunCancelled, RunLoop, RunStopped
 from codeinterp.runs.sessions import ThreadSessions
 from codeinterp.store.assistants import (
@@ -168,7 +167,7 @@ class RunEngine:
         ar.publish("thread.run.created", run_dict)
         ar.publish("thread.run.queued", run_dict)
         ar.task = asyncio.create_task(self._drive(ar, resume=False), name=f"run {ar.id}")
-        prefix = [("thread.created", json.dumps(thread_dict, separators=(",", ":")))] if thread_dict else []
+        prefix = [event("thread.created", thread_dict)] if thread_dict else []
         return RunHandle(run=run_dict, channel=ar.channel, prefix=prefix, thread=thread_dict)
 
     async def submit_tool_outputs(self, project_id: str, thread_id: str, run_id: str, body: dict) -> RunHandle:

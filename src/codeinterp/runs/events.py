@@ -14,6 +14,11 @@ import orjson
 
 Event = tuple[str, str]  # (event name, its data as JSON text)
 
+
+def event(name: str, data: dict) -> Event:
+    """The event as readers get it (later changes to `data` do not reach them)."""
+    return name, orjson.dumps(data).decode()
+
 LEG_END_EVENTS = frozenset({
     "thread.run.completed",
     "thread.run.failed",
@@ -39,11 +44,11 @@ class EventChannel:
         return self._closed
 
     def publish(self, name: str, data: dict) -> None:
-        event = (name, orjson.dumps(data).decode())  # later changes to data do not reach readers
+        encoded = event(name, data)
         with self._lock:
             if self._closed:
                 return
-            self._events.append(event)
+            self._events.append(encoded)
             if name in LEG_END_EVENTS:
                 self._closed = True
         self._wake()
