@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     # Runs
     run_expiry_seconds: int = 600  # a run not finished by then (e.g. waiting for tool outputs) expires
 
+    # Projects and runs: limits per tenant
+    project_storage_mb: int = 10240  # bytes a project may store: uploads and generated files
+    project_max_sessions: int = 50  # live sandbox sessions of one project (one per thread in use)
+    max_files_per_execution: int = 100  # files saved from /mnt/data after one execution
+    prompt_max_files: int = 100  # paths of /mnt/data listed to the model in the system message
+
     # Sandboxes
     sandbox_env: Path = PROJECT_ROOT / ".sandbox-env"  # the sandbox's own Python environment
     sandbox_unsafe: bool = False  # allow sandboxes without isolation (a developer laptop)
@@ -43,6 +49,8 @@ class Settings(BaseSettings):
     sandbox_exec_timeout_seconds: float = 120.0
     sandbox_interrupt_grace_seconds: float = 2.0
     sandbox_idle_expiry_seconds: float = 3600.0
+    sandbox_total_memory_mb: int | None = None  # all sandboxes together; default: 3/4 of the host's memory
+    sandbox_uid_base: int = 1_500_000_000  # each session runs as its own uid, drawn from 2^24 uids from here
 
     @property
     def resolved_database_url(self) -> str:

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from codeinterp.config import Settings
+from codeinterp.sandbox.manager import UID_SPAN
+
 PROJECT = Path(__file__).resolve().parents[2]
 CLI = [str(Path(sys.executable).parent / "codeinterp")]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -34,7 +37,11 @@ def test_exec_from_stdin_runs_isolated(tmp_path):
     code = "import os\nprint(os.getcwd(), os.getuid())\nprint(os.path.exists('/work'))\n"
     done = codeinterp("exec", "-", stdin=code, tmp_path=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["/mnt/data 65534", "False"]
+    cwd_uid, host_path = done.stdout.splitlines()
+    cwd, uid = cwd_uid.split()
+    base = Settings().sandbox_uid_base
+    assert (cwd, host_path) == ("/mnt/data", "False")
+    assert base <= int(uid) < base + UID_SPAN  # a session's own uid, not root's nor a host user's
 
 
 def test_exec_without_a_file_argument_reads_stdin(tmp_path):

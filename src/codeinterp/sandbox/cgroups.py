@@ -1,12 +1,19 @@
-"""Per-session control groups: memory, process count and CPU share (cgroup v1 or v2)."""
+"""Control groups: one per sandbox manager, bounding the memory of all its sessions together,
+and one per session below it: memory, process count and CPU share (cgroup v1 or v2).
 
+    codeinterp/<manager>/<session>    (v1: under each of memory, pids and cpu)
+"""
+
+import contextlib
 import os
 import signal
 import time
+import uuid
 from pathlib import Path
 
 ROOT = Path("/sys/fs/cgroup")
 GROUP = "codeinterp"
+CONTROLLERS = ("memory", "pids", "cpu")
 
 
 def version() -> int | None:
@@ -28,32 +35,63 @@ def usable() -> bool:
     return False
 
 
+def _apply(settings: dict[Path, list[tuple[str, int]]]) -> None:
+    for directory, values in settings.items():
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, value in values:
+            if (directory / name).exists():
+                (directory / name).write_text(str(value))
+
+
+def _enable_controllers(directory: Path) -> None:
+    """v2: let the groups below `directory` use the memory, pids and cpu controllers."""
+    directory.mkdir(exist_ok=True)
+    enabled = (directory / "cgroup.subtree_control").read_text().split()
+    if not set(CONTROLLERS) <= set(enabled):
+        (directory / "cgroup.subtree_control").write_text(" ".join(f"+{c}" for c in CONTROLLERS))
+
+
+class ParentGroup:
+    """The group of one sandbox manager: every session's group lies below it, and together they
+    may use at most `memory_mb` (the kernel reclaims, then kills within the sessions, past it)."""
+
+    def __init__(self, memory_mb: int) -> None:
+        self.version = version()
+        self.name = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        memory = memory_mb * 1024 * 1024
+        self.memory_bytes = memory
+        if self.version == 1:
+            self.dirs = [ROOT / c / GROUP / self.name for c in CONTROLLERS]
+            _apply({self.dirs[0]: [("memory.limit_in_bytes", memory), ("memory.memsw.limit_in_bytes", memory)],
+                    self.dirs[1]: [], self.dirs[2]: []})
+        else:
+            _enable_controllers(ROOT / GROUP)
+            self.dirs = [ROOT / GROUP / self.name]
+            _apply({self.dirs[0]: [("memory.max", memory), ("memory.swap.max", 0)]})
+            _enable_controllers(self.dirs[0])
+
+    def remove(self) -> None:
+        for directory in self.dirs:
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+
+
 class SessionGroup:
     """The control groups of one session: created with limits, joined by its kernel, removed at close."""
 
-    def __init__(self, session_id: str, memory_mb: int, pids: int, cpu_shares: int) -> None:
-        self.version = version()
+    def __init__(self, parent: ParentGroup, session_id: str, memory_mb: int, pids: int, cpu_shares: int) -> None:
+        self.version = parent.version
         self.session_id = session_id
         memory = memory_mb * 1024 * 1024
+        self.dirs = [directory / session_id for directory in parent.dirs]
         if self.version == 1:
-            self.dirs = [ROOT / c / GROUP / session_id for c in ("memory", "pids", "cpu")]
-            settings = {self.dirs[0]: [("memory.limit_in_bytes", memory), ("memory.memsw.limit_in_bytes", memory)],
-                        self.dirs[1]: [("pids.max", pids)],
-                        self.dirs[2]: [("cpu.shares", cpu_shares)]}
+            _apply({self.dirs[0]: [("memory.limit_in_bytes", memory), ("memory.memsw.limit_in_bytes", memory)],
+                    self.dirs[1]: [("pids.max", pids)],
+                    self.dirs[2]: [("cpu.shares", cpu_shares)]})
         else:
-            parent = ROOT / GROUP
-            if not parent.is_dir():
-                parent.mkdir(exist_ok=True)
-                (parent / "cgroup.subtree_control").write_text("+memory +pids +cpu")
-            self.dirs = [parent / session_id]
             weight = max(1, min(10000, cpu_shares * 100 // 1024))
-            settings = {self.dirs[0]: [("memory.max", memory), ("memory.swap.max", 0), ("pids.max", pids),
-                                       ("cpu.weight", weight)]}
-        for directory, values in settings.items():
-            directory.mkdir(parents=True, exist_ok=True)
-            for name, value in values:
-                if (directory / name).exists():
-                    (directory / name).write_text(str(value))
+            _apply({self.dirs[0]: [("memory.max", memory), ("memory.swap.max", 0), ("pids.max", pids),
+                                   ("cpu.weight", weight)]})
 
     def add(self, pid: int) -> None:
         for directory in self.dirs:
@@ -84,14 +122,25 @@ class SessionGroup:
                 pass
 
     def kill(self) -> None:
+        """SIGKILL every process of the session, and nothing else: a PID read from the group may
+        belong to another process by the time it is signalled, so each is signalled through a pidfd
+        opened first and checked to be in this group."""
         if self.version == 2 and (self.dirs[0] / "cgroup.kill").exists():
             (self.dirs[0] / "cgroup.kill").write_text("1")
             return
+        member = f"/{GROUP}/{self.dirs[0].parent.name}/{self.session_id}"
         for pid in self.pids():
             try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
+                pidfd = os.pidfd_open(pid)
+            except OSError:
+                continue
+            try:
+                if any(line.endswith(member) for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines()):
+                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            except OSError:
                 pass
+            finally:
+                os.close(pidfd)
 
     def busy(self) -> bool:
         """Whether any process of the session is still there (exited ones not yet reaped included)."""

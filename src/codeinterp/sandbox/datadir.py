@@ -4,6 +4,7 @@ Code in the sandbox may plant symlinks or hard links there; the host walks and o
 path component with O_NOFOLLOW relative to directory descriptors, and reads only regular
 files with one link."""
 
+import contextlib
 import os
 import stat
 import subprocess
@@ -12,7 +13,6 @@ from typing import BinaryIO
 
 from codeinterp.sandbox.types import FileChange, SandboxError
 
-SANDBOX_UID = 65534
 CHUNK = 1024 * 1024
 
 
@@ -23,14 +23,16 @@ def _parts(name: str) -> list[str]:
     return parts
 
 
-def _open_dir(root: Path, parts: list[str], create: bool) -> int:
+def _open_dir(root: Path, parts: list[str], uid: int | None = None) -> int:
+    """A descriptor of root/parts, never through a link; missing directories are made (owned by
+    `uid`) when a uid is given."""
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
         for part in parts:
-            if create:
+            if uid is not None:
                 try:
                     os.mkdir(part, 0o755, dir_fd=fd)
-                    os.chown(part, SANDBOX_UID, SANDBOX_UID, dir_fd=fd, follow_symlinks=False)
+                    os.chown(part, uid, uid, dir_fd=fd, follow_symlinks=False)
                 except FileExistsError:
                     pass
             next_fd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
@@ -42,9 +44,10 @@ def _open_dir(root: Path, parts: list[str], create: bool) -> int:
         raise
 
 
-def write_file(root: Path, name: str, source: bytes | Path) -> None:
+def write_file(root: Path, name: str, source: bytes | Path, uid: int) -> None:
+    """Write `name` under root from bytes or a host file, owned by the session's `uid`."""
     *dirs, filename = _parts(name)
-    dir_fd = _open_dir(root, dirs, create=True)
+    dir_fd = _open_dir(root, dirs, uid)
     try:
         try:
             os.unlink(filename, dir_fd=dir_fd)  # whatever was there, a link included
@@ -58,7 +61,7 @@ def write_file(root: Path, name: str, source: bytes | Path) -> None:
                 with open(source, "rb") as data:
                     while chunk := data.read(CHUNK):
                         out.write(chunk)
-            os.fchown(out.fileno(), SANDBOX_UID, SANDBOX_UID)
+            os.fchown(out.fileno(), uid, uid)
     finally:
         os.close(dir_fd)
 
@@ -72,7 +75,7 @@ def open_file(root: Path, name: str) -> BinaryIO:
     """The regular, singly linked file `name` under root, open for reading (never through a link)."""
     *dirs, filename = _parts(name)
     try:
-        dir_fd = _open_dir(root, dirs, create=False)
+        dir_fd = _open_dir(root, dirs)
     except (FileNotFoundError, NotADirectoryError, OSError) as error:
         raise FileNotFoundError(f"/mnt/data/{name} is not a readable file") from error
     try:
@@ -122,12 +125,15 @@ def _walk(root: Path, max_entries: int) -> tuple[dict[str, tuple[int, int]], boo
         while pending:
             dir_fd, prefix, depth = pending.pop()
             try:
-                with os.scandir(dir_fd) as entries:
+                with contextlib.suppress(OSError), os.scandir(dir_fd) as entries:
                     for entry in entries:
                         seen += 1
                         if seen > max_entries:
                             return found, False
-                        info = entry.stat(follow_symlinks=False)
+                        try:
+                            info = entry.stat(follow_symlinks=False)
+                        except OSError:  # removed (or replaced) by the code since it was listed
+                            continue
                         if stat.S_ISREG(info.st_mode) and info.st_nlink == 1:
                             found[prefix + entry.name] = (info.st_size, info.st_mtime_ns)
                         elif stat.S_ISDIR(info.st_mode) and depth < MAX_DEPTH:

@@ -17,6 +17,7 @@ Interrupts are SIGINT from the manager. The kernel exits when its socket closes.
 """
 
 import base64
+import codecs
 import json
 import os
 import re
@@ -29,9 +30,15 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 shell = None
 
 
+def encode(msg: dict) -> bytes:
+    """One protocol line. Text that is not valid Unicode (a lone surrogate) is replaced, so that
+    every line the manager gets is valid UTF-8 JSON."""
+    return json.dumps(msg, ensure_ascii=False).encode("utf-8", "replace") + b"\n"
+
+
 class Channel:
-    """The socket to the manager, shared by the main thread and the fd forwarders,
-    with the per-execution output budget."""
+    """The socket to the manager, shared by the main thread and the fd forwarders, with the
+    per-execution output budget, counted in bytes on the wire (the manager counts the same)."""
 
     def __init__(self, sock: socket.socket, output_bytes: int):
         self.sock = sock
@@ -39,9 +46,10 @@ class Channel:
         self.output_bytes = output_bytes
         self.used = 0
         self.truncated = False
+        self._pending_notice: bytes | None = None
 
     def send(self, msg: dict) -> None:
-        data = json.dumps(msg).encode() + b"\n"
+        data = encode(msg)
         with self.lock:
             self.sock.sendall(data)
 
@@ -55,33 +63,34 @@ class Channel:
         with self.lock:
             if self.truncated:
                 return 0
-            allowed = min(size, self.output_bytes - self.used)
-            self.used += max(allowed, 0)
+            allowed = max(min(size, self.output_bytes - self.used), 0)
+            self.used += allowed
             if allowed < size:
                 self.truncated = True
-                notice = {"type": "notice",
-                          "text": f"[output truncated after {self.output_bytes} bytes]\n"}
-                self._pending_notice = json.dumps(notice).encode() + b"\n"
-            return max(allowed, 0)
+                self._pending_notice = encode({"type": "notice",
+                                               "text": f"[output truncated after {self.output_bytes} bytes]\n"})
+            return allowed
 
-    def output(self, msg: dict, text_key: str | None = "text", size: int | None = None) -> None:
-        """Send an output message if the budget allows; cut text to what is left."""
-        if size is None:
-            size = len(msg[text_key].encode("utf-8", "replace"))
-        allowed = self.charge(size)
-        notice = getattr(self, "_pending_notice", None)
-        if allowed:
-            if allowed < size:
-                if text_key is None:
-                    allowed = 0
-                else:
-                    cut = msg[text_key].encode("utf-8", "replace")[:allowed]
-                    msg = dict(msg, **{text_key: cut.decode("utf-8", "ignore")})
-            if allowed:
-                self.send(msg)
-        if notice is not None:
-            self._pending_notice = None
+    def output(self, msg: dict, text_key: str | None = "text") -> None:
+        """Send an output message if the budget allows; cut its text to what is left."""
+        data = encode(msg)
+        allowed = self.charge(len(data))
+        if allowed == len(data):
             with self.lock:
+                self.sock.sendall(data)
+        elif allowed and text_key is not None:
+            text = msg[text_key]
+            keep = len(text) * allowed // len(data)
+            while keep > 0:
+                data = encode(dict(msg, **{text_key: text[:keep]}))
+                if len(data) <= allowed:
+                    with self.lock:
+                        self.sock.sendall(data)
+                    break
+                keep = keep * allowed // len(data) - 1
+        with self.lock:
+            notice, self._pending_notice = self._pending_notice, None
+            if notice is not None:
                 self.sock.sendall(notice)
 
 
@@ -134,6 +143,7 @@ class StreamWriter:
 
 def _forward_fd(read_fd: int, name: str) -> None:
     """Forward what subprocesses and C code write to fd 1/2 as stream output."""
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")  # a character split across reads stays whole
     while True:
         try:
             data = os.read(read_fd, 65536)
@@ -143,8 +153,9 @@ def _forward_fd(read_fd: int, name: str) -> None:
             return
         if not data:
             return
-        if channel is not None:
-            channel.output({"type": "stream", "name": name, "text": data.decode("utf-8", "replace")})
+        text = decoder.decode(data)
+        if channel is not None and text:
+            channel.output({"type": "stream", "name": name, "text": text})
 
 
 def _make_shell():
@@ -211,7 +222,7 @@ def _send_png(png) -> None:
         encoded = base64.b64encode(png).decode()
     else:
         encoded = str(png)
-    channel.output({"type": "display", "png": encoded}, text_key=None, size=len(encoded) * 3 // 4)
+    channel.output({"type": "display", "png": encoded}, text_key=None)
 
 
 def prepare() -> None:
@@ -261,12 +272,27 @@ def _run_unseen(*codes: str) -> None:
     channel = None
 
 
+def _reseed() -> None:
+    """Every session is a fork of one parent: the random generators it copied would draw the
+    same numbers in every session. Seed them anew from the system's entropy. (The parent's
+    str hash seed cannot change in a running interpreter: every session shares it.)"""
+    import random
+    import tempfile
+
+    import numpy
+
+    random.seed()
+    numpy.random.seed()
+    tempfile._name_sequence = None  # its generator is made on first use; made again here
+
+
 def serve(sock: socket.socket, output_bytes: int) -> None:
     """Run executions until the socket closes. Called in the isolated session process."""
     global channel
     # A forked session's first cell copies the parent's pages it writes to: done here, ahead of
     # the user's first cell (a warm session does it before it is handed out).
     _run_unseen("1 + 1")
+    _reseed()
     channel = Channel(sock, output_bytes)
     for fd, name in ((1, "stdout"), (2, "stderr")):
         read_fd, write_fd = os.pipe()

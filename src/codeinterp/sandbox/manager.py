@@ -6,14 +6,18 @@ See `codeinterp.sandbox.types` for the API and `codeinterp.sandbox.zygote` for t
 """
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import json
 import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -22,6 +26,7 @@ from typing import BinaryIO
 
 from codeinterp.config import Settings
 from codeinterp.sandbox import cgroups, datadir
+from codeinterp.sandbox.channel import KernelChannel, OutputOverrun
 from codeinterp.sandbox.types import (
     ExecutionResult, IsolationUnavailable, Limits, OutputEvent, SandboxError, SessionClosed, SessionLimitReached,
 )
@@ -32,9 +37,12 @@ HERE = Path(__file__).parent
 SANDBOX_FILES = ("zygote.py", "kernel.py", "seccomp_policy.py")  # all of codeinterp that a sandbox sees
 INSIDE = "/opt/codeinterp"
 INSIDE_ENV = "/opt/venv"  # where the sandbox's Python environment appears inside
-SANDBOX_UID = 65534
 GO = b'{"type": "go"}\n'
-STREAM_LIMIT = 64 * 1024 * 1024  # longest line a kernel may send (a big PNG, base64)
+UID_SPAN = 1 << 24  # sessions take uids at random from [sandbox_uid_base, sandbox_uid_base + UID_SPAN)
+START_BYTES = 64 * 1024  # what a kernel's start may send (its PID, or why it failed)
+# Beyond its output budget, what a kernel may send per execution: its start, the end of the cell,
+# notices, and what the previous cell's threads wrote after it ended (charged to that cell's budget).
+PROTOCOL_SLACK = 64 * 1024
 REAPER_INTERVAL = 1.0
 INLINE_SNAPSHOT_ENTRIES = 64  # /mnt/data walks this small run on the event loop; bigger ones in a thread
 
@@ -86,9 +94,6 @@ def _well_formed(message: object) -> bool:
     if not isinstance(message.get("text", ""), str):
         return False
     if message.get("type") == "display":
-        import base64
-        import binascii
-
         try:
             base64.b64decode(message["png"], validate=True)
         except (binascii.Error, ValueError):
@@ -96,40 +101,31 @@ def _well_formed(message: object) -> bool:
     return True
 
 
-class Kernel:
-    """One kernel process and its socket."""
+def wire_budget(limits: Limits) -> int:
+    """Bytes the manager reads from a kernel per execution: the output cap of this cell and of the
+    one before (whose threads may still write), and the protocol's own messages."""
+    return 2 * limits.output_bytes + PROTOCOL_SLACK
 
-    def __init__(self, pid: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 group: cgroups.SessionGroup | None) -> None:
-        self.pid = pid
-        self.reader = reader
-        self.writer = writer
+
+class Kernel:
+    """One kernel process: its channel (socket and pidfd) and its session's groups."""
+
+    def __init__(self, channel: KernelChannel, group: cgroups.SessionGroup | None) -> None:
+        self.channel = channel
         self.group = group
 
-    async def send(self, message: dict) -> None:
-        self.writer.write((json.dumps(message) + "\n").encode())
-        await self.writer.drain()
-
-    async def receive(self) -> dict | None:
-        line = await self.reader.readline()
-        return json.loads(line) if line else None
+    @property
+    def pid(self) -> int:
+        return self.channel.pid
 
     def alive(self) -> bool:
-        """False once the kernel has exited or closed its socket (checked between executions)."""
-        if self.reader.at_eof() or self.writer.is_closing():
-            return False
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
+        """False once the kernel has exited (checked between executions)."""
+        return not self.channel.exited()
 
     def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGKILL)
+        self.channel.close()
         if self.group:
             self.group.kill()
-        self.writer.close()
 
 
 class Session:
@@ -139,6 +135,7 @@ class Session:
         self.limits = limits
         self.expiry_seconds = expiry_seconds
         self.data_dir = manager.session_root / session_id
+        self.uid = manager._allocate_uid()
         self.created_at = time.time()
         self.last_used = time.monotonic()
         self.closed = False
@@ -152,7 +149,7 @@ class Session:
 
     async def put_file(self, name: str, source: bytes | Path) -> None:
         self._check_open()
-        await asyncio.to_thread(datadir.write_file, self.data_dir, name, source)
+        await asyncio.to_thread(datadir.write_file, self.data_dir, name, source, self.uid)
         self.last_used = time.monotonic()
 
     async def read_file(self, name: str) -> bytes:
@@ -212,9 +209,9 @@ class Session:
         self._interrupted = False
         timeout = timeout if timeout is not None else self.manager.settings.sandbox_exec_timeout_seconds
         grace = self.manager.settings.sandbox_interrupt_grace_seconds
-        with contextlib.suppress(ConnectionError):  # a kernel that just died: the reader sees the end
-            await kernel.send({"type": "execute", "code": code})
-        reading = asyncio.ensure_future(self._read_until_done(kernel, result, emit))
+        kernel.channel.start_execution(wire_budget(self.limits))
+        # Sending the code is inside the timeout: a kernel that stops reading cannot hold the caller.
+        reading = asyncio.ensure_future(self._send_and_read(kernel, code, result, emit))
         try:
             if not (await asyncio.wait({reading}, timeout=timeout))[0]:
                 result.status = "timeout"
@@ -232,7 +229,13 @@ class Session:
             status = reading.result()
             if status is None and self.closed:
                 raise SessionClosed(f"Session {self.id} was closed while it ran code.")
-            if status is None:
+            if status == "overrun":
+                result.truncated = True
+                await emit(OutputEvent(kind="notice", text=f"[output truncated after {self.limits.output_bytes} "
+                                                           "bytes: the kernel wrote past its output limit]\n"))
+                await self._lose_kernel(result, emit, "crashed", "The previous kernel wrote past its output limit",
+                                        "kernel stopped: it wrote past its output limit")
+            elif status is None:
                 await self._crashed(result, emit)
             elif result.status != "timeout":
                 result.status = "ok" if status == "ok" else "error"
@@ -245,34 +248,31 @@ class Session:
         small = datadir.small_snapshot(self.data_dir, INLINE_SNAPSHOT_ENTRIES)
         return small if small is not None else await asyncio.to_thread(datadir.snapshot, self.data_dir)
 
+    async def _send_and_read(self, kernel: Kernel, code: str, result: ExecutionResult, emit) -> str | None:
+        with contextlib.suppress(ConnectionError, OSError):  # a kernel that just died: the reader sees the end
+            await kernel.channel.send({"type": "execute", "code": code})
+        return await self._read_until_done(kernel, result, emit)
+
     async def _read_until_done(self, kernel: Kernel, result: ExecutionResult, emit) -> str | None:
-        """Outputs until the kernel says the cell is done; None if the kernel died."""
-        # The kernel caps its own output, but code in it can write to its socket directly: cap it here too.
-        budget, received, cut = self.limits.output_bytes + 1024 * 1024, 0, False
+        """Outputs until the kernel says the cell is done: its status, None if the kernel died or
+        sent garbage, "overrun" if it sent more than its budget (code writing to the socket itself:
+        the kernel caps its own output to the same count)."""
         while True:
             try:
-                message = await kernel.receive()
-            except (ConnectionError, ValueError):
+                message = await kernel.channel.receive()
+            except OutputOverrun:
+                return "overrun"
+            except ValueError:
                 message = None
             if message is None or not _well_formed(message):
                 return None  # dead, or code in it wrote garbage to its socket: treated as a crash
             kind = message.get("type")
-            if kind in ("stream", "result", "display", "error"):
-                received += sum(len(message.get(key) or "") for key in ("text", "png", "traceback"))
-                if received > budget:
-                    if not cut:
-                        cut = result.truncated = True
-                        await emit(OutputEvent(kind="notice", text=f"[output truncated after "
-                                                                   f"{self.limits.output_bytes} bytes]\n"))
-                    continue
             if kind == "stream":
                 await emit(OutputEvent(kind="stderr" if message.get("name") == "stderr" else "stdout",
                                        text=message["text"]))
             elif kind == "result":
                 await emit(OutputEvent(kind="result", text=message["text"]))
             elif kind == "display":
-                import base64
-
                 await emit(OutputEvent(kind="image", png=base64.b64decode(message["png"]),
                                        text=message.get("text", "")))
             elif kind == "error":
@@ -306,8 +306,7 @@ class Session:
 
     def _signal(self, signum: int) -> None:
         if self.kernel is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.kernel.pid, signum)
+            self.kernel.channel.signal(signum)
 
     async def interrupt(self) -> None:
         """Interrupt the running cell (KeyboardInterrupt inside)."""
@@ -317,8 +316,8 @@ class Session:
 
     async def _start_kernel(self) -> None:
         if self.group is None and self.manager.use_cgroups:
-            self.group = await asyncio.to_thread(cgroups.SessionGroup, self.id, self.limits.memory_mb,
-                                                 self.limits.pids, self.limits.cpu_shares)
+            self.group = await asyncio.to_thread(cgroups.SessionGroup, self.manager.parent_group, self.id,
+                                                 self.limits.memory_mb, self.limits.pids, self.limits.cpu_shares)
         elif self.group:  # a restart: what is left of the previous kernel goes first
             await asyncio.to_thread(self.group.empty_out)
         if self.group:
@@ -341,6 +340,7 @@ class Session:
         await asyncio.to_thread(datadir.remove_tree, self.data_dir)
         self.manager._release(self.id)
         self.manager._forget(self)
+        self.manager._uids.discard(self.uid)
 
     def _check_open(self) -> None:
         if self.closed:
@@ -365,6 +365,8 @@ class SandboxManager:
         self.session_root = self.sessions_dir
         self._starting: asyncio.Task | None = None
         self._closing = False
+        self._uids: set[int] = set()  # uids of live sessions
+        self.parent_group: cgroups.ParentGroup | None = None
 
     # ---- start and stop ------------------------------------------------------------------
 
@@ -375,6 +377,8 @@ class SandboxManager:
                                        + ". Set CODEINTERP_SANDBOX_UNSAFE=1 to run them without isolation.")
         self.isolated = not missing
         self.use_cgroups = self.isolated
+        if self.use_cgroups:
+            self.parent_group = await asyncio.to_thread(cgroups.ParentGroup, total_memory_mb(self.settings))
         python = self.settings.sandbox_env / "bin" / "python"
         if not python.exists():
             raise SandboxError(f"The sandbox's Python environment is missing ({python}); run scripts/setup.sh.")
@@ -397,7 +401,7 @@ class SandboxManager:
         await asyncio.shield(self._starting)
 
     def _bwrap_command(self, base_prefix: str, python_version: str) -> list[str]:
-        command = ["bwrap", "--die-with-parent", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+        command = ["bwrap", "--die-with-parent", "--new-session", "--unshare-net", "--unshare-ipc", "--unshare-uts",
                    "--cap-add", "ALL", "--clearenv"]
         for path in ("/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc/fonts", "/etc/ssl", "/etc/localtime",
                      "/etc/ld.so.cache", "/etc/mime.types"):
@@ -448,7 +452,12 @@ class SandboxManager:
         else:
             command = [str(python.absolute()), str(HERE / "zygote.py"), str(theirs.fileno())]
             run_env = env
-        self._zygote = subprocess.Popen(command, pass_fds=(theirs.fileno(),), env=run_env, stdin=subprocess.DEVNULL)
+        # No terminal reaches the sandboxes: the parent leads a session of its own, and none of its
+        # standard streams is the server's (bubblewrap would also bind a terminal on /dev/console).
+        self._zygote = subprocess.Popen(command, pass_fds=(theirs.fileno(),), env=run_env, stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        threading.Thread(target=_log_lines, args=(self._zygote.stderr,), daemon=True,
+                         name="sandbox-parent-stderr").start()
         theirs.close()
         ours.setblocking(False)
         self._control = ours
@@ -482,6 +491,8 @@ class SandboxManager:
         if self._zygote:
             self._zygote.kill()
             await asyncio.to_thread(self._zygote.wait)
+        if self.parent_group is not None:
+            await asyncio.to_thread(self.parent_group.remove)
 
     async def _restart_zygote(self) -> None:
         """The warm parent died (killed on the host, say): every session's kernel and files went with
@@ -526,7 +537,7 @@ class SandboxManager:
     async def _prepare(self, session: Session) -> None:
         """The session's directory and first kernel."""
         try:
-            await asyncio.to_thread(self._make_data_dir, session.data_dir)
+            await asyncio.to_thread(self._make_data_dir, session.data_dir, session.uid)
             await session._start_kernel()
         except BaseException:
             await session.close()
@@ -569,10 +580,19 @@ class SandboxManager:
                 log.exception("starting a warm sandbox session failed")
                 await asyncio.sleep(1)
 
-    def _make_data_dir(self, path: Path) -> None:
+    def _make_data_dir(self, path: Path, uid: int) -> None:
         path.mkdir(mode=0o755)
         if self.isolated:
-            os.chown(path, SANDBOX_UID, SANDBOX_UID)
+            os.chown(path, uid, uid)
+
+    def _allocate_uid(self) -> int:
+        """A uid of its own for a new session, drawn at random so that a uid just released (and
+        another server's sessions on this host) are unlikely to be met again."""
+        while True:
+            uid = self.settings.sandbox_uid_base + secrets.randbelow(UID_SPAN)
+            if uid not in self._uids:
+                self._uids.add(uid)
+                return uid
 
     def get(self, session_id: str) -> Session | None:
         return self._sessions.get(session_id)
@@ -595,33 +615,43 @@ class SandboxManager:
     async def _spawn(self, session: Session) -> Kernel:
         """Ask the zygote for a kernel, put it in the session's groups, and let it start."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        request = {"session": session.id, "isolate": self.isolated, "tmp_mb": session.limits.tmp_mb,
+        request = {"session": session.id, "isolate": self.isolated, "uid": session.uid, "tmp_mb": session.limits.tmp_mb,
                    "file_size_mb": session.limits.file_size_mb, "output_bytes": session.limits.output_bytes,
                    "data_mb": session.limits.data_mb, "env": self._kernel_env(),
                    "workdir": "/mnt/data" if self.isolated else str(session.data_dir)}
         async with self._spawn_lock:
             if self._zygote is None or self._zygote.poll() is not None:
+                ours.close()
+                theirs.close()
                 raise SandboxError("The sandbox parent is not running.")
             socket.send_fds(self._control, [json.dumps(request).encode()], [theirs.fileno()])
         theirs.close()
-        reader, writer = await asyncio.open_unix_connection(sock=ours, limit=STREAM_LIMIT)
-        async with asyncio.timeout(30):
-            line = await reader.readline()
-        message = json.loads(line) if line else {"type": "failed", "error": "no answer"}
-        if message.get("type") != "pid":
-            writer.close()
-            raise SandboxError(f"A sandbox kernel failed to start: {message.get('error')}")
-        kernel = Kernel(message["pid"], reader, writer, session.group)
+        channel = KernelChannel(ours)
+        channel.start_execution(START_BYTES)
         try:
+            async with asyncio.timeout(30):
+                message = await channel.receive()
+        except (TimeoutError, ValueError, OutputOverrun) as error:
+            message = {"type": "failed", "error": repr(error)}
+        if not isinstance(message, dict) or message.get("type") != "pid" or not isinstance(message.get("pid"), int):
+            channel.close()
+            error = message.get("error") if isinstance(message, dict) else None
+            raise SandboxError(f"A sandbox kernel failed to start: {error or 'no answer'}")
+        kernel = Kernel(channel, session.group)
+        try:
+            # The kernel waits for GO: it is alive, so its PID is still its own.
+            channel.attach(message["pid"])
             if session.group:
                 await asyncio.to_thread(session.group.add, kernel.pid)
-            writer.write(GO)
-            await writer.drain()
+            if channel.exited():
+                raise SandboxError("A sandbox kernel exited before it started.")
+            await channel.send_raw(GO)
         except BaseException as error:
             detail = None
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(1):
-                    detail = json.loads(await reader.readline() or b"{}").get("error")
+                    answer = await channel.receive()
+                    detail = answer.get("error") if isinstance(answer, dict) else None
             kernel.kill()
             if detail:
                 raise SandboxError(f"A sandbox kernel failed to start: {detail}") from error
@@ -639,6 +669,20 @@ class SandboxManager:
                         await session.close()
                     except Exception:  # noqa: BLE001 - one bad session must not stop the reaper
                         log.exception("closing idle sandbox session %s failed", session.id)
+
+
+def total_memory_mb(settings: Settings) -> int:
+    """The memory all sandboxes together may use: the setting, or three quarters of the host's."""
+    if settings.sandbox_total_memory_mb:
+        return settings.sandbox_total_memory_mb
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * 3 // 4 // (1024 * 1024)
+
+
+def _log_lines(stream) -> None:
+    """Log what the sandbox parent writes to its stderr (its own errors), line by line, bounded."""
+    with stream:
+        for line in iter(lambda: stream.readline(65536), b""):
+            log.warning("sandbox parent: %s", line[:2000].decode("utf-8", "replace").rstrip())
 
 
 async def _stop(task: asyncio.Task, grace: float = 10) -> None:

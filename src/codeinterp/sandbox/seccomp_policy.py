@@ -3,7 +3,8 @@ which fail with EPERM. Runs inside the sandbox (with the sandbox's Python and py
 
 A sandbox has no use for these calls and each widens what code in it can reach: debugging
 other processes, mounts and namespaces, kernel keyrings, BPF and perf, loading kernel code,
-rebooting, swap, clocks, host names, raw I/O ports."""
+rebooting, swap, clocks, host names, raw I/O ports; ioctls that push input into a terminal;
+socket families other than local, IP and routing netlink (vsock, packet, bluetooth, ...)."""
 
 import errno
 
@@ -25,17 +26,41 @@ DENIED_SYSCALLS = [
 # look, so it fails with ENOSYS and the C library falls back to clone().
 NAMESPACE_FLAGS = [0x10000000, 0x00020000, 0x20000000, 0x40000000, 0x08000000, 0x04000000, 0x02000000]
 
+# ioctl requests that inject input into a terminal (TIOCSTI) or drive the console (TIOCLINUX).
+# The kernel reads the request as 32 bits: the filter compares those 32 bits only, so that a
+# request with high bits set cannot slip past it.
+DENIED_IOCTLS = [0x5412, 0x541C]
+LOW_32 = 0xFFFFFFFF
+
+# Socket families a kernel may open: local sockets, IPv4 and IPv6 (its network namespace has
+# only its own loopback) and routing netlink (the C library's getaddrinfo asks it). Every other
+# family below AF_MAX (46 on Linux 6.x; higher values fail in the kernel anyway) is refused.
+AF_UNIX, AF_INET, AF_INET6, AF_NETLINK = 1, 2, 10, 16
+ALLOWED_FAMILIES = {AF_UNIX, AF_INET, AF_INET6, AF_NETLINK}
+AF_MAX = 46
+NETLINK_ROUTE = 0
+
 
 def install() -> None:
     """Load the filter into this process (inherited by every process it starts); also sets
     no_new_privs, so setuid programs cannot regain privileges."""
     rules = pyseccomp.SyscallFilter(defaction=pyseccomp.ALLOW)
+    deny = pyseccomp.ERRNO(errno.EPERM)
     for name in DENIED_SYSCALLS:
         try:
-            rules.add_rule(pyseccomp.ERRNO(errno.EPERM), name)
+            rules.add_rule(deny, name)
         except Exception:  # noqa: BLE001 - a call this architecture does not have
             pass
     for flag in NAMESPACE_FLAGS:
-        rules.add_rule(pyseccomp.ERRNO(errno.EPERM), "clone", pyseccomp.Arg(0, pyseccomp.MASKED_EQ, flag, flag))
+        rules.add_rule(deny, "clone", pyseccomp.Arg(0, pyseccomp.MASKED_EQ, flag, flag))
     rules.add_rule(pyseccomp.ERRNO(errno.ENOSYS), "clone3")
+    for request in DENIED_IOCTLS:
+        rules.add_rule(deny, "ioctl", pyseccomp.Arg(1, pyseccomp.MASKED_EQ, LOW_32, request))
+    for call in ("socket", "socketpair"):
+        for family in range(AF_MAX):
+            if family not in ALLOWED_FAMILIES:
+                rules.add_rule(deny, call, pyseccomp.Arg(0, pyseccomp.MASKED_EQ, LOW_32, family))
+        # netlink: routing only (audit, uevents, sock_diag ... tell of or act on the host)
+        rules.add_rule(deny, call, pyseccomp.Arg(0, pyseccomp.MASKED_EQ, LOW_32, AF_NETLINK),
+                       pyseccomp.Arg(2, pyseccomp.NE, NETLINK_ROUTE))
     rules.load()

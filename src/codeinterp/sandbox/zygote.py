@@ -6,10 +6,13 @@ codeinterp. The manager sends requests on the control socket (its descriptor is 
 object with one file descriptor attached: the kernel's end of its socket.
 
 Each child: new mount, PID, network, IPC and UTS namespaces; its session's directory bound on
-/mnt/data and every other session's hidden; a size-capped /tmp; then a second fork, so that
-the kernel is PID 1 of its namespace (killing it ends every process of the session); a fresh
-/proc; resource limits; uid and gid 65534 without capabilities; no new privileges; a seccomp
-filter. The middle process reports the kernel's host PID on the kernel's socket and exits.
+/mnt/data and every other session's hidden; a size-capped /tmp; a terminal device instance of
+its own (/dev/pts); then a second fork, so that the kernel is PID 1 of its namespace (killing it
+ends every process of the session) and leads a session and process group of its own, with no
+controlling terminal; a fresh /proc; resource limits; the session's own uid and gid (so that
+per-user kernel budgets are the session's alone) without capabilities; no new privileges; a
+seccomp filter; random generators seeded anew. The middle process reports the kernel's host PID
+on the kernel's socket and exits.
 """
 
 import ctypes
@@ -21,8 +24,6 @@ import socket
 import sys
 
 import seccomp_policy
-
-SANDBOX_UID = 65534
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
@@ -58,6 +59,11 @@ def enter_namespaces(request: dict) -> None:
     mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={request['tmp_mb']}m,mode=1777")
     os.makedirs("/dev/shm", exist_ok=True)
     mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
+    # Terminals: an instance of its own (another session's ptys cannot be opened, nor listed),
+    # and never the host's (bubblewrap binds the host's terminal on /dev/console when it has one).
+    mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,max=64")
+    if os.path.ismount("/dev/console"):
+        check(libc.umount2(b"/dev/console", MNT_DETACH), "umount /dev/console")
     socket.sethostname("sandbox")
 
 
@@ -69,9 +75,10 @@ def become_kernel(request: dict) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+    uid = request["uid"]
     os.setgroups([])
-    os.setresgid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID)
-    os.setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID)
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
     seccomp_policy.install()
     os.environ.clear()
     os.environ.update(request["env"])
@@ -87,6 +94,7 @@ def isolated_child(request: dict, kernel_sock: socket.socket) -> None:
         if pid:
             kernel_sock.sendall((json.dumps({"type": "pid", "pid": pid}) + "\n").encode())
             os._exit(0)
+        os.setsid()  # its own session and process group, without a controlling terminal
         if request["isolate"]:
             become_kernel(request)
         if kernel_sock.recv(len(GO), socket.MSG_WAITALL) != GO:
@@ -110,7 +118,7 @@ def mount_data_dir(request: dict) -> None:
     path = f"/sessions/{request['session']}"
     if request.get("isolate") and request.get("data_mb") and not os.path.ismount(path):
         mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV,
-              f"size={request['data_mb']}m,mode=0755,uid={SANDBOX_UID},gid={SANDBOX_UID}")
+              f"size={request['data_mb']}m,mode=0755,uid={request['uid']},gid={request['uid']}")
 
 
 def reap(*_args) -> None:

@@ -1,0 +1,104 @@
+"""The manager's end of one kernel: its socket, and a pidfd for its process.
+
+Code in a kernel can write anything to its socket and can make its process exit at any time,
+so this end trusts neither:
+- the socket is read only while an execution runs, and at most `limit` bytes per execution,
+  counted on the wire (a line being read included): a kernel can never make the server hold or
+  parse more than that, nor park bytes in the server's memory between executions;
+- every line is parsed by orjson (bounded nesting), and a line that is not a JSON object is the
+  caller's to reject;
+- signals go through a pidfd opened while the kernel was provably alive and waiting for the
+  manager's word to start, so that they reach this process and never another that took its PID.
+"""
+
+import asyncio
+import contextlib
+import os
+import select
+import signal
+import socket
+
+import orjson
+
+CHUNK = 256 * 1024
+
+
+class OutputOverrun(Exception):
+    """The kernel sent more bytes in one execution than the budget allows."""
+
+
+class KernelChannel:
+    def __init__(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        self.sock = sock
+        self.pid: int | None = None
+        self.pidfd: int | None = None
+        self._buffer = bytearray()
+        self._eof = False
+        self.received = 0  # bytes read since the last `start_execution`
+        self.limit = 0
+
+    def attach(self, pid: int) -> None:
+        """Open a pidfd for the kernel's process (while it waits for the word to start, so that it
+        cannot have exited and left its PID to another process)."""
+        self.pid = pid
+        self.pidfd = os.pidfd_open(pid)
+
+    def start_execution(self, limit: int) -> None:
+        """Count from here: at most `limit` bytes are read until the next call. Bytes left over
+        from the previous execution are dropped."""
+        self._buffer.clear()
+        self.received = 0
+        self.limit = limit
+
+    async def send(self, message: dict) -> None:
+        await asyncio.get_running_loop().sock_sendall(self.sock, orjson.dumps(message) + b"\n")
+
+    async def send_raw(self, data: bytes) -> None:
+        await asyncio.get_running_loop().sock_sendall(self.sock, data)
+
+    async def receive(self) -> object | None:
+        """The next message (a parsed JSON value); None at the end of the socket. Raises
+        ValueError for a line that is not JSON and OutputOverrun past the budget."""
+        loop = asyncio.get_running_loop()
+        while True:
+            end = self._buffer.find(b"\n")
+            if end >= 0:
+                line = bytes(self._buffer[:end])
+                del self._buffer[:end + 1]
+                return orjson.loads(line)
+            if self._eof:
+                return None
+            room = self.limit - self.received
+            if room <= 0:
+                raise OutputOverrun(f"more than {self.limit} bytes")
+            try:
+                data = await loop.sock_recv(self.sock, min(room, CHUNK))
+            except ConnectionError:
+                data = b""
+            if not data:
+                self._eof = True
+                self._buffer.clear()  # a line cut short by the end is not a message
+                return None
+            self.received += len(data)
+            self._buffer += data
+
+    def exited(self) -> bool:
+        """Whether the kernel's process has exited (its pidfd turns readable then)."""
+        if self.pidfd is None:
+            return True
+        return bool(select.select([self.pidfd], [], [], 0)[0])
+
+    def signal(self, signum: int) -> None:
+        if self.pidfd is not None:
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(self.pidfd, signum)
+
+    def close(self) -> None:
+        """Kill the process (if any) and close the socket and the pidfd."""
+        self.signal(signal.SIGKILL)
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+            self.pidfd = None
+        self.sock.close()
+        self._eof = True
