@@ -90,6 +90,20 @@ def test_result_for_model_lists_output_errors_images_and_files():
     assert result_for_model(ExecutionResult(status="ok"), [], 60) == "[no output]"
 
 
+def test_text_with_lone_surrogates_is_stored_and_streamed_as_valid_utf8():
+    from codeinterp.runs.events import event
+    from codeinterp.store.db import JSON_CODECS
+    from codeinterp.store.text import valid_utf8
+
+    assert valid_utf8("caf\udce9.txt") == "caf\ufffd.txt"  # an escaped byte: one replacement character
+    assert valid_utf8("a\ud800b") == "a\ufffd\ufffd\ufffdb"
+    assert valid_utf8("plain é 😀") == "plain é 😀"
+    value = {"logs": "x\udcff", "k\udcff": ["\ud83d"], "n": 1}
+    for text in (event("thread.run.step.delta", value)[1], JSON_CODECS["json_serializer"](value)):
+        assert json.loads(text.encode("utf-8")) == {"logs": "x\ufffd", "k\ufffd": ["\ufffd\ufffd\ufffd"], "n": 1}
+
+
+
 def test_truncate_keeps_head_and_tail_with_a_marker():
     text = "".join(f"line {n}\n" for n in range(10_000))
     short = truncate(text, 1000)

@@ -10,14 +10,14 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator
 
-import orjson
+from codeinterp.store.text import json_text
 
 Event = tuple[str, str]  # (event name, its data as JSON text)
 
 
 def event(name: str, data: dict) -> Event:
     """The event as readers get it (later changes to `data` do not reach them)."""
-    return name, orjson.dumps(data).decode()
+    return name, json_text(data)
 
 LEG_END_EVENTS = frozenset({
     "thread.run.completed",

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from sqlalchemy.orm import DeclarativeBase
 
 from codeinterp.store import sqlite_inline
+from codeinterp.store.text import json_text
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -35,12 +36,8 @@ def _prepare_sqlite_dir(url: str) -> None:
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
 
 
-def _json_text(value) -> str:
-    return orjson.dumps(value).decode()
-
-
 # JSON columns (message content, run steps) are most of what a run reads and writes.
-JSON_CODECS = {"json_serializer": _json_text, "json_deserializer": orjson.loads}
+JSON_CODECS = {"json_serializer": json_text, "json_deserializer": orjson.loads}
 
 
 def create_engine(url: str) -> AsyncEngine:
