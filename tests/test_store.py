@@ -239,3 +239,34 @@ def test_sqlite_reports_constraint_errors_and_rolls_back(tmp_path):
             return (await s.execute(select(File.id, File.filename))).all()
 
     assert run(target, work) == [("file-same", "a.txt")]
+
+
+def test_storage_quota_holds_against_concurrent_writers(database_url, blobs):
+    """Two writers that each fit but not together: one row is added, the other refused, even when
+    their transactions overlap (the project's row is locked while the sum is checked)."""
+    from codeinterp.store.errors import QuotaExceeded
+    from codeinterp.store.projects import get_or_create_project
+
+    async def work(db):
+        async with db.session() as s:
+            project = await get_or_create_project(s, "quota")
+            await s.commit()
+
+        async def add(name: str) -> str:
+            async with db.session() as s:
+                try:
+                    await file_store.add_file_row_within_quota(s, new_id("file"), project.id, name, 60, "assistants",
+                                                               quota_bytes=100)
+                    await asyncio.sleep(0.2)  # both transactions are open at once
+                    await s.commit()
+                    return "added"
+                except QuotaExceeded as error:
+                    assert error.code == "storage_quota_exceeded"
+                    return "refused"
+
+        outcomes = await asyncio.gather(add("a.csv"), add("b.csv"))
+        assert sorted(outcomes) == ["added", "refused"]
+        async with db.session() as s:
+            assert await file_store.storage_used(s, project.id) == 60
+
+    run(database_url, work)

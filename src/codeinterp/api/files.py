@@ -18,13 +18,14 @@ from codeinterp.api.schemas.files import (
 )
 from codeinterp.api.uploads import parse_upload
 from codeinterp.store import files as file_store
-from codeinterp.store.errors import InvalidRequest, NotFound
+from codeinterp.store.errors import InvalidRequest, NotFound, QuotaExceeded
 from codeinterp.store.files import File, file_to_dict
 from codeinterp.store.ids import new_id, now
 
 router = APIRouter(prefix="/v1", tags=["Files"], responses={
     status: {"model": ErrorResponse, "description": description} for status, description in (
-        (400, "Bad request"), (401, "Missing or wrong API key"), (404, "No such file"), (413, "File too large"))})
+        (400, "Bad request"), (401, "Missing or wrong API key"), (403, "The project's storage quota is full"),
+        (404, "No such file"), (413, "File too large"))})
 
 _FILE_RESPONSE = {"response_model": OpenAIFile, "response_model_exclude_none": True}
 
@@ -56,8 +57,13 @@ async def create_file(request: Request, project_id: str = Depends(current_projec
                       session: AsyncSession = Depends(db_session)) -> dict:
     settings = request.app.state.settings
     store = file_store.blob_store()
-    upload = await parse_upload(request, store, "file", settings.max_upload_bytes)
+    quota = settings.project_storage_mb * 1024 * 1024
+    room = quota - await file_store.storage_used(session, project_id)
+    await session.commit()  # the connection is not held while the body arrives
+    upload = await parse_upload(request, store, "file", settings.max_upload_bytes, room=max(room, 0))
     try:
+        if upload.over_room:
+            raise QuotaExceeded(quota)
         if upload.blob is None:
             raise InvalidRequest("Missing required parameter: 'file'.", param="file")
         purpose = upload.fields.get("purpose")
@@ -71,10 +77,11 @@ async def create_file(request: Request, project_id: str = Depends(current_projec
         upload.discard()
         raise
     try:
-        row = await file_store.add_file_row(session, file_id, project_id, upload.filename, upload.blob.size, purpose,
-                                            expires_at)
+        row = await file_store.add_file_row_within_quota(session, file_id, project_id, upload.filename,
+                                                         upload.blob.size, purpose, quota, expires_at)
         await session.commit()
     except BaseException:
+        await session.rollback()
         await asyncio.to_thread(store.delete, file_id)
         raise
     return file_to_dict(row)

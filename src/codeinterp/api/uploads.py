@@ -20,6 +20,7 @@ class Upload:
     filename: str | None = None
     blob: BlobWriter | None = None
     too_large: bool = False
+    over_room: bool = False  # the file passed `room` (the project's storage left): not kept
 
     def discard(self) -> None:
         if self.blob is not None:
@@ -53,11 +54,13 @@ class Body:
             pass
 
 
-async def parse_upload(request: Request, store: BlobStore, file_field: str, max_bytes: int) -> Upload:
+async def parse_upload(request: Request, store: BlobStore, file_field: str, max_bytes: int,
+                       room: int | None = None) -> Upload:
     """Parse the body; the part named `file_field` (with a filename) is written to a temporary blob.
 
     On error the temporary blob is removed and an APIError is raised; on success the caller owns
-    `upload.blob` (commit or discard it).
+    `upload.blob` (commit or discard it). A file larger than `room` stops being written as soon as it
+    passes it: the blob is removed and `upload.over_room` is set.
     """
     body = Body(request)
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
@@ -69,8 +72,12 @@ async def parse_upload(request: Request, store: BlobStore, file_field: str, max_
     if length and length.isdigit() and int(length) > max_bytes + MAX_FIELD_BYTES:
         await body.drain()
         raise too_large_error(max_bytes)
-
     upload = Upload()
+    if room is not None and length and length.isdigit() and int(length) > room + MAX_FIELD_BYTES:
+        await body.drain()
+        upload.over_room = True
+        return upload
+
     part: dict = {}
     header_field = bytearray()
     header_value = bytearray()
@@ -94,7 +101,8 @@ async def parse_upload(request: Request, store: BlobStore, file_field: str, max_
         _, options = parse_options_header(part["headers"].get(b"content-disposition", b""))
         part["name"] = options.get(b"name", b"").decode("utf-8", "replace")
         filename = options.get(b"filename")
-        if part["name"] == file_field and filename is not None and upload.blob is None and not upload.too_large:
+        if (part["name"] == file_field and filename is not None and upload.blob is None and not upload.too_large
+                and not upload.over_room):
             part["is_file"] = True
             upload.file_field = part["name"]
             upload.filename = filename.decode("utf-8", "replace").replace("\\", "/").rsplit("/", 1)[-1]
@@ -102,11 +110,14 @@ async def parse_upload(request: Request, store: BlobStore, file_field: str, max_
 
     def on_part_data(data: bytes, start: int, end: int) -> None:
         if part.get("is_file"):
-            if upload.too_large:
+            if upload.too_large or upload.over_room:
                 return
             upload.blob.write(data[start:end])
             if upload.blob.size > max_bytes:
                 upload.too_large = True
+                upload.discard()
+            elif room is not None and upload.blob.size > room:
+                upload.over_room = True
                 upload.discard()
         elif len(part["value"]) + (end - start) <= MAX_FIELD_BYTES:
             part["value"].extend(data[start:end])

@@ -14,6 +14,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 log = logging.getLogger(__name__)
+CHUNK = 1024 * 1024
+
+
+class BlobTooLarge(ValueError):
+    """A source held more bytes than the copy allowed."""
 
 
 class BlobWriter:
@@ -72,12 +77,22 @@ class BlobStore:
             raise
         return writer.size
 
-    def copy_from(self, name: str, source: Path | BinaryIO) -> int:
-        """Store a file on disk, or what is left to read of an open file (which is closed)."""
+    def copy_from(self, name: str, source: Path | BinaryIO, max_bytes: int | None = None) -> int:
+        """Store a file on disk, or what is left to read of an open file (which is closed). With
+        `max_bytes`, a source holding more raises BlobTooLarge and nothing is stored (a file that
+        grows while it is copied cannot pass its budget)."""
         writer = self.open_writer()
         try:
             with open(source, "rb") if isinstance(source, Path) else source as f:
-                shutil.copyfileobj(f, writer.file, 1024 * 1024)
+                if max_bytes is None:
+                    shutil.copyfileobj(f, writer.file, CHUNK)
+                else:
+                    left = max_bytes
+                    while chunk := f.read(min(CHUNK, left + 1)):
+                        left -= len(chunk)
+                        if left < 0:
+                            raise BlobTooLarge(f"the source holds more than {max_bytes} bytes")
+                        writer.file.write(chunk)
             writer.size = os.fstat(writer.file.fileno()).st_size
             writer.commit(name)
         except BaseException:

@@ -35,3 +35,13 @@ class Conflict(StoreError):
 
     def __init__(self, message: str, param: str | None = None, code: str | None = None) -> None:
         super().__init__(message, param=param, code=code)
+
+
+class QuotaExceeded(StoreError):
+    """The project's storage quota would be passed: 403 (a client must free space; retrying cannot help)."""
+
+    status_code = 403
+
+    def __init__(self, quota_bytes: int) -> None:
+        super().__init__(f"This project's storage quota of {quota_bytes // (1024 * 1024)} MB would be exceeded; "
+                         "delete files to make room.", param="file", code="storage_quota_exceeded")

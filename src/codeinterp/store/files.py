@@ -6,15 +6,16 @@ import time
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from sqlalchemy import BigInteger, Integer, String, select
+from sqlalchemy import BigInteger, Integer, String, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from codeinterp.config import get_settings
 from codeinterp.store.blobs import BlobStore
 from codeinterp.store.db import Base
-from codeinterp.store.errors import InvalidRequest, NotFound
+from codeinterp.store.errors import InvalidRequest, NotFound, QuotaExceeded
 from codeinterp.store.ids import new_id, now
+from codeinterp.store.projects import Project
 
 # OpenAI's table of file types the code interpreter supports (extension -> MIME type).
 SUPPORTED_TYPES: dict[str, str] = {
@@ -127,15 +128,35 @@ async def add_file_row(session: AsyncSession, file_id: str, project_id: str, fil
     return row
 
 
-async def store_blob(data: bytes | Path | BinaryIO) -> tuple[str, int]:
+async def storage_used(session: AsyncSession, project_id: str, lock: bool = False) -> int:
+    """The bytes of the project's files. With `lock`, the project's row is locked until the
+    transaction ends (on PostgreSQL; SQLite runs one writer at a time anyway), so that two
+    writers cannot both pass the quota."""
+    if lock:
+        await session.execute(select(Project.id).where(Project.id == project_id).with_for_update())
+    return int((await session.execute(select(func.coalesce(func.sum(File.bytes), 0))
+                                      .where(File.project_id == project_id))).scalar_one())
+
+
+async def add_file_row_within_quota(session: AsyncSession, file_id: str, project_id: str, filename: str, size: int,
+                                    purpose: str, quota_bytes: int, expires_at: int | None = None) -> File:
+    """`add_file_row`, unless the project's files would then pass `quota_bytes` (QuotaExceeded);
+    checked when the row is written, so concurrent writers cannot pass it together."""
+    if await storage_used(session, project_id, lock=True) + size > quota_bytes:
+        raise QuotaExceeded(quota_bytes)
+    return await add_file_row(session, file_id, project_id, filename, size, purpose, expires_at)
+
+
+async def store_blob(data: bytes | Path | BinaryIO, max_bytes: int | None = None) -> tuple[str, int]:
     """Store bytes (or a file on disk, or an open file, which is closed) under a new file id, before
-    its row is added with `add_file_row`: (file id, size)."""
+    its row is added with `add_file_row`: (file id, size). A file or open file holding more than
+    `max_bytes` raises BlobTooLarge."""
     file_id = new_id("file")
     store = blob_store()
     if isinstance(data, (bytes, bytearray, memoryview)):
         size = await asyncio.to_thread(store.write_bytes, file_id, bytes(data))
     else:
-        size = await asyncio.to_thread(store.copy_from, file_id, data)
+        size = await asyncio.to_thread(store.copy_from, file_id, data, max_bytes)
     return file_id, size
 
 
