@@ -130,6 +130,15 @@ def test_doctor_prints_each_isolation_feature(doctor_output):
     assert doctor_output.returncode == 0, text + doctor_output.stderr
 
 
+def test_doctor_reports_the_protections_a_probe_session_shows(doctor_output):
+    text = doctor_output.stdout
+    assert "Protections, as a probe session sees them:" in text
+    for protection in ("terminal", "process_group", "session_uid", "socket_families", "byte_budgets"):
+        lines = [line for line in text.splitlines() if protection in line.split()]
+        assert lines and lines[0].split()[0] == "OK", (protection, text)
+    assert "TIOCSTI refused (EPERM)" in text and "none between executions" in text
+
+
 def test_doctor_prints_the_sandbox_package_versions(doctor_output):
     text = doctor_output.stdout
     python = PROJECT / ".sandbox-env" / "bin" / "python"

@@ -1,12 +1,15 @@
 """`codeinterp doctor`: which isolation features this host gives, and the sandbox's packages.
 
-Each feature is OK or MISSING, with what a sandbox loses without it; then whether the server
-would refuse to start sandboxes (it does when isolation is missing, unless
-CODEINTERP_SANDBOX_UNSAFE=1), then the versions of the packages in sandbox/requirements.txt
-as installed in the sandbox's own environment.
+Each feature is OK or MISSING, with what a sandbox loses without it; then, where isolation is
+there, the protections a real sandbox session shows from inside (a probe session is started and
+asked); then whether the server would refuse to start sandboxes (it does when isolation is
+missing, unless CODEINTERP_SANDBOX_UNSAFE=1), then the versions of the packages in
+sandbox/requirements.txt as installed in the sandbox's own environment.
 """
 
+import asyncio
 import json
+import tempfile
 import os
 import re
 import shutil
@@ -15,7 +18,8 @@ from pathlib import Path
 
 from codeinterp.config import Settings, get_settings
 from codeinterp.sandbox import cgroups
-from codeinterp.sandbox.manager import missing_isolation
+from codeinterp.sandbox.manager import UID_SPAN, SandboxManager, limits_from, missing_isolation, total_memory_mb, \
+    wire_budget
 
 HERE = Path(__file__).parent
 NAMESPACES = ("mnt", "pid", "net", "ipc", "uts", "user")
@@ -130,6 +134,76 @@ def checks(settings: Settings) -> list[dict]:
     ]
 
 
+# Run inside a probe session: what the session itself can see and do.
+PROBE = """
+import ctypes, errno, fcntl, json, os, socket, termios
+libc = ctypes.CDLL(None, use_errno=True)
+def refused(call):
+    try:
+        call()
+        return None
+    except OSError as e:
+        return errno.errorcode.get(e.errno, str(e.errno))
+master, slave = os.openpty()
+print(json.dumps({
+    "tty": refused(lambda: os.close(os.open('/dev/tty', os.O_RDWR))),
+    "console": os.path.exists('/dev/console'),
+    "tiocsti": refused(lambda: fcntl.ioctl(slave, termios.TIOCSTI, b'x')),
+    "own_session": os.getsid(0) == os.getpid() == os.getpgid(0),
+    "uid": os.getuid(),
+    "vsock": refused(lambda: socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM).close()),
+    "packet": refused(lambda: socket.socket(socket.AF_PACKET, socket.SOCK_RAW).close()),
+    "inet": refused(lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM).close()),
+    "pts": sorted(os.listdir('/dev/pts')),
+}))
+"""
+
+
+def probe_session(settings: Settings) -> dict:
+    """Start a sandbox session as the server would and run PROBE in it."""
+    async def probe() -> dict:
+        with tempfile.TemporaryDirectory(prefix="codeinterp-doctor-") as data_dir:
+            manager = SandboxManager(settings.model_copy(update={"sandbox_warm_sessions": 0, "data_dir": Path(data_dir)}))
+            try:
+                await manager.start()
+                session = await manager.create_session()
+                result = await session.execute(PROBE, timeout=60)
+                return json.loads(result.text)
+            finally:
+                await manager.close()
+
+    return asyncio.run(probe())
+
+
+def protection_checks(settings: Settings) -> list[dict]:
+    """The protections a session shows from inside, and the byte budgets the server applies."""
+    try:
+        seen = probe_session(settings)
+    except Exception as error:  # noqa: BLE001 - reported, not raised
+        return [_check("probe_session", False, f"a probe session did not run: {error}",
+                       "the protections below could not be checked")]
+    base = settings.sandbox_uid_base
+    limits = limits_from(settings)
+    return [
+        _check("terminal", seen["tty"] in ("ENXIO", "ENOENT") and not seen["console"] and seen["tiocsti"] == "EPERM",
+               f"no controlling terminal (/dev/tty: {seen['tty']}), no /dev/console, TIOCSTI refused "
+               f"({seen['tiocsti']}); terminals of its own only (/dev/pts: {', '.join(seen['pts'])})",
+               "code could type commands into the operator's shell"),
+        _check("process_group", seen["own_session"], "each kernel leads its own session and process group",
+               "kill(0) or setpriority(PRIO_PGRP) would reach other sessions' kernels"),
+        _check("session_uid", base <= seen["uid"] < base + UID_SPAN,
+               f"each session runs as a uid of its own (this one: {seen['uid']}; drawn from {base}..{base + UID_SPAN - 1})",
+               "sessions would share per-user kernel budgets (inotify, message queues)"),
+        _check("socket_families", seen["vsock"] == "EPERM" and seen["packet"] == "EPERM" and seen["inet"] is None,
+               "unix, inet, inet6 and routing netlink only (vsock, packet, ... refused)",
+               "vsock and other families could reach past the network namespace"),
+        _check("byte_budgets", True,
+               f"output {limits.output_bytes} bytes per execution (at most {wire_budget(limits)} bytes read from a "
+               f"kernel per execution, none between executions); {limits.memory_mb} MB memory per session, "
+               f"{total_memory_mb(settings)} MB for all sessions together", ""),
+    ]
+
+
 def run_doctor(settings: Settings | None = None) -> int:
     settings = settings or get_settings()
     print("Isolation on this host:")
@@ -140,6 +214,16 @@ def run_doctor(settings: Settings | None = None) -> int:
         if not item["ok"]:
             print(f"          {'':<15} without it: {item['loss']}")
     missing = missing_isolation(settings)
+    protections = []
+    if not missing:
+        print()
+        print("Protections, as a probe session sees them:")
+        protections = protection_checks(settings)
+        for item in protections:
+            state = "OK     " if item["ok"] else "MISSING"
+            print(f"  {state} {item['name']:<15} {item['detail']}")
+            if not item["ok"]:
+                print(f"          {'':<15} without it: {item['loss']}")
     print()
     if missing:
         if settings.sandbox_unsafe:
@@ -149,12 +233,13 @@ def run_doctor(settings: Settings | None = None) -> int:
             print("Sandboxes: the server REFUSES to start sandboxes here (missing: " + "; ".join(missing)
                   + "); set CODEINTERP_SANDBOX_UNSAFE=1 to run them without isolation.")
     else:
-        print("Sandboxes: fully isolated (bubblewrap, namespaces, cgroups, seccomp, uid 65534); "
+        print("Sandboxes: fully isolated (bubblewrap, namespaces, cgroups, seccomp, a uid per session); "
               "the server starts them without CODEINTERP_SANDBOX_UNSAFE.")
     print()
     print(f"Sandbox packages ({settings.sandbox_env}):")
     packages = sandbox_packages(settings)
     for name, version in packages.items():
         print(f"  {name:<16} {version or 'MISSING'}")
-    ok = not missing and all(packages.values()) and _sandbox_python(settings).exists()
+    ok = (not missing and all(item["ok"] for item in protections) and all(packages.values())
+          and _sandbox_python(settings).exists())
     return 0 if ok or settings.sandbox_unsafe else 1
