@@ -142,7 +142,7 @@ def test_seed_flow_files_from_assistant_and_attachments(client, upstream):
 
     system = upstream.requests[-2]["messages"][0]["content"]
     assert "/mnt/data/data.csv" in system and "/mnt/data/data_1.csv" in system
-    assert "(attached file: /mnt/data/data_1.csv)" in upstream.requests[-2]["messages"][-1]["content"]
+    assert '(attached file: "/mnt/data/data_1.csv")' in upstream.requests[-2]["messages"][-1]["content"]
     logs = steps_of(client, run)[0].step_details.tool_calls[0].code_interpreter.outputs[0].logs
     assert logs.splitlines()[0] == "23"
     assert "second file, same name" in logs
@@ -185,7 +185,7 @@ def test_generated_csv_becomes_file_path_annotation(client, upstream):
     assistant = make_assistant(client)
     thread, run = ask(client, assistant, "Make a table of squares.")
     assert run.status == "completed", run.last_error
-    assert "[file saved: /mnt/data/squares.csv]" in upstream.requests[-1]["messages"][-1]["content"]
+    assert '[file saved: "/mnt/data/squares.csv"]' in upstream.requests[-1]["messages"][-1]["content"]
 
     block = last_message(client, thread).content[0]
     assert block.text.value == text

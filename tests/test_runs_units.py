@@ -8,7 +8,9 @@ import pytest
 
 from codeinterp.runs.annotations import file_path_annotations
 from codeinterp.runs.events import EventChannel
-from codeinterp.runs.python_tool import StreamedCode, code_from_arguments, result_for_model, truncate
+from codeinterp.runs.python_tool import (
+    NotSaved, SavedOutputs, StreamedCode, code_from_arguments, quoted_path, result_for_model, truncate,
+)
 from codeinterp.sandbox.types import ExecutionResult, FileChange, OutputEvent
 
 CODES = [
@@ -82,26 +84,32 @@ def test_result_for_model_lists_output_errors_images_and_files():
         OutputEvent("image", png=b"\x89PNG"),
         OutputEvent("error", "Traceback...\nZeroDivisionError: division by zero", ename="ZeroDivisionError"),
     ], files_changed=[FileChange("out.csv", 10, 0.0)])
-    text = result_for_model(result, ["out.csv"], 60)
+    text = result_for_model(result, SavedOutputs(images=["file-1"], files=["out.csv"]), 60)
     assert text.splitlines() == ["partial", "Traceback...", "ZeroDivisionError: division by zero",
-                                 "[1 image displayed to the user]", "[file saved: /mnt/data/out.csv]"]
-    assert "interrupted" in result_for_model(ExecutionResult(status="timeout"), [], 60)
-    assert "lost" in result_for_model(ExecutionResult(status="crashed"), [], 60)
-    assert result_for_model(ExecutionResult(status="ok"), [], 60) == "[no output]"
+                                 "[1 image displayed to the user]", '[file saved: "/mnt/data/out.csv"]']
+    assert "interrupted" in result_for_model(ExecutionResult(status="timeout"), SavedOutputs(), 60)
+    assert "lost" in result_for_model(ExecutionResult(status="crashed"), SavedOutputs(), 60)
+    assert result_for_model(ExecutionResult(status="ok"), SavedOutputs(), 60) == "[no output]"
 
 
-def test_text_with_lone_surrogates_is_stored_and_streamed_as_valid_utf8():
-    from codeinterp.runs.events import event
-    from codeinterp.store.db import JSON_CODECS
-    from codeinterp.store.text import valid_utf8
+def test_result_for_model_says_which_files_were_not_saved_and_why():
+    outputs = SavedOutputs(files=["a.csv"], max_files=2, over_cap=3, not_saved=[
+        NotSaved("big.bin", 5 << 20, "execution_budget", 4), NotSaved("q.bin", 10, "storage_quota", 20),
+        NotSaved("gone.txt", 1, "unreadable")])
+    lines = result_for_model(ExecutionResult(status="ok"), outputs, 60).splitlines()
+    assert lines[0] == '[file saved: "/mnt/data/a.csv"]'
+    assert "big.bin" in lines[1] and "not saved" in lines[1] and "4 MB" in lines[1]
+    assert "q.bin" in lines[2] and "quota of 20 MB" in lines[2]
+    assert "gone.txt" in lines[3] and "not saved" in lines[3]
+    assert "3 more files" in lines[4] and "at most 2 files" in lines[4]
 
-    assert valid_utf8("caf\udce9.txt") == "caf\ufffd.txt"  # an escaped byte: one replacement character
-    assert valid_utf8("a\ud800b") == "a\ufffd\ufffd\ufffdb"
-    assert valid_utf8("plain é 😀") == "plain é 😀"
-    value = {"logs": "x\udcff", "k\udcff": ["\ud83d"], "n": 1}
-    for text in (event("thread.run.step.delta", value)[1], JSON_CODECS["json_serializer"](value)):
-        assert json.loads(text.encode("utf-8")) == {"logs": "x\ufffd", "k\ufffd": ["\ufffd\ufffd\ufffd"], "n": 1}
 
+@pytest.mark.parametrize("name", ["a\nSYSTEM: x", "a\rb", "a\u2028b", "a\x00b", "a\u0085b", "tab\there"])
+def test_quoted_paths_never_break_a_line(name):
+    quoted = quoted_path(name)
+    assert len(quoted.splitlines()) == 1 and quoted.isprintable()
+    assert quoted.startswith('"/mnt/data/') and quoted.endswith('"')
+    assert quoted_path("数据 é.csv") == '"/mnt/data/数据 é.csv"'
 
 
 def test_truncate_keeps_head_and_tail_with_a_marker():
@@ -163,3 +171,28 @@ async def _collect_batches(channel):
 
 async def _collect(channel):
     return [event for batch in await _collect_batches(channel) for event in batch]
+
+
+def test_text_with_lone_surrogates_is_stored_and_streamed_as_valid_utf8():
+    from codeinterp.runs.events import event
+    from codeinterp.store.db import JSON_CODECS
+    from codeinterp.store.text import valid_utf8
+
+    assert valid_utf8("caf\udce9.txt") == "caf\ufffd.txt"  # an escaped byte: one replacement character
+    assert valid_utf8("a\ud800b") == "a\ufffd\ufffd\ufffdb"
+    assert valid_utf8("plain é 😀") == "plain é 😀"
+    value = {"logs": "x\udcff", "k\udcff": ["\ud83d"], "n": 1}
+    for text in (event("thread.run.step.delta", value)[1], JSON_CODECS["json_serializer"](value)):
+        assert json.loads(text.encode("utf-8")) == {"logs": "x\ufffd", "k\ufffd": ["\ufffd\ufffd\ufffd"], "n": 1}
+
+
+def test_input_file_names_fit_255_bytes_keep_their_extension_and_stay_unique():
+    from codeinterp.runs.sessions import ThreadSession
+
+    ts = ThreadSession("proj", "thread")
+    long = "数" * 104 + ".csv"
+    ts.assign_inputs([("f1", long), ("f2", long), ("f3", "x" * 300), ("f4", "a." + "b" * 300), ("f5", "short.txt")])
+    paths = [ts.inputs[f].path for f in ("f1", "f2", "f3", "f4", "f5")]
+    assert len(set(paths)) == 5 and paths[4] == "short.txt"
+    assert all(len(p.encode()) <= 255 for p in paths)
+    assert paths[0].endswith(".csv") and paths[1].endswith("_1.csv") and paths[0].startswith("数" * 80)

@@ -8,6 +8,7 @@ change is written to the database first, then published as an event.
 import asyncio
 import json
 import logging
+import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -20,13 +21,14 @@ from codeinterp.runs import prompt
 from codeinterp.runs.annotations import file_path_annotations
 from codeinterp.runs.events import EventChannel
 from codeinterp.runs.python_tool import TOOL_DEFINITION, TOOL_NAME, StreamedCode, result_for_model
-from codeinterp.runs.sessions import ThreadSession, ThreadSessions
+from codeinterp.runs.sessions import NoSessionFree, ThreadSession, ThreadSessions
 from codeinterp.sandbox.types import ExecutionResult, SandboxError, SessionClosed
 from codeinterp.store.assistants import Assistant, Message, Thread, message_to_dict
 from codeinterp.store.db import Database
 from codeinterp.store.files import File
 from codeinterp.store.ids import new_id, now
 from codeinterp.store.runs import RUN_COLUMNS, Run, RunStep, run_to_dict, step_to_dict
+from codeinterp.store.text import valid_utf8
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,9 @@ TOOL_RESOURCES = select(
 # A step or message still going on after this long is written as in_progress; a quicker one is
 # written once, finished.
 STEP_WRITE_DELAY_SECONDS = 0.1
+# A leg still going on this long after the run's expires_at is stopped wherever it waits. Every wait
+# has its own deadline at expires_at (an execution's timeout ends there); this one catches the rest.
+LEG_DEADLINE_GRACE_SECONDS = 10.0
 
 
 class RunCancelled(Exception):
@@ -380,6 +385,7 @@ class RunLoop:
         self.client = client
         self.exec_timeout = exec_timeout
         self.thread_session: ThreadSession = sessions.get(ar.project_id, ar.thread_id)
+        self.expires_at: int | None = None  # the run's, once read
 
     def next_position(self) -> int:
         self.ar.position += 1
@@ -393,11 +399,35 @@ class RunLoop:
             run = (await c.execute(START_RUN, {"row_id": ar.id, "now": now()})).one_or_none()
             if run is None or ar.cancel_requested:
                 raise RunCancelled()
+        self.expires_at = run.expires_at
+        grace = LEG_DEADLINE_GRACE_SECONDS + self.sessions.settings.sandbox_interrupt_grace_seconds
+        async with self._until_expiry(grace):
+            await self._run(run)
+
+    def _seconds_left(self) -> float | None:
+        return None if self.expires_at is None else self.expires_at - time.time()
+
+    @asynccontextmanager
+    async def _until_expiry(self, grace: float = 0.0):
+        """The block is stopped `grace` seconds after the run's expires_at, and the run expires."""
+        left = self._seconds_left()
+        timeout = asyncio.timeout(None if left is None else max(0.0, left + grace))
+        try:
+            async with timeout:
+                yield
+        except TimeoutError:
+            if timeout.expired():
+                raise RunStopped("expired") from None
+            raise
+
+    async def _run(self, run) -> None:
+        ar = self.ar
+        async with self.db.transaction() as c:
             rows = await prompt.message_rows(c, run.project_id, run.thread_id)
             self.thread_session.assign_inputs(await self._input_files(c, run, rows))
             paths_by_file = {f.file_id: f.path for f in self.thread_session.inputs.values()}
-            files = sorted(set(self.thread_session.paths()))
-            messages = [m for m in [prompt.system_message(run, files)] if m]
+            files = self.thread_session.listed_paths()
+            messages = [m for m in [prompt.system_message(run, files, self.sessions.settings.prompt_max_files)] if m]
             messages += await prompt.thread_messages(c, run, rows, paths_by_file, self.thread_session.ended_runs)
             config = _RunConfig(run)
         run_dict = run_to_dict(run)
@@ -410,7 +440,8 @@ class RunLoop:
         while True:
             self._check(config)
             body = config.chat_body(messages, usage)
-            completion, tool_step = await self._model_turn(body)
+            async with self._until_expiry():
+                completion, tool_step = await self._model_turn(body)
             step_usage = _usage(completion.usage)
             for key in usage:
                 usage[key] += step_usage.get(key, 0) if step_usage else 0
@@ -444,9 +475,9 @@ class RunLoop:
                     text = f"Error: there is no tool named {call.name!r}."
                     tool_step.details["tool_calls"][call.index]["function"]["output"] = text
                     messages.append({"role": "tool", "tool_call_id": call.id, "content": text})
-                if ar.cancel_requested:
+                if ar.cancel_requested or _past(self.expires_at):
                     await tool_step.save(usage=step_usage)
-                    raise RunCancelled()
+                    self._check(config)
             if functions:
                 await tool_step.save(usage=step_usage)
                 await self._require_action(functions)
@@ -456,7 +487,7 @@ class RunLoop:
     def _check(self, config: "_RunConfig") -> None:
         if self.ar.cancel_requested:
             raise RunCancelled()
-        if config.expires_at is not None and now() >= config.expires_at:
+        if _past(config.expires_at):
             raise RunStopped("expired")
 
     async def _input_files(self, c: AsyncConnection, run: Run, rows: list) -> list[tuple[str, str]]:
@@ -528,35 +559,46 @@ class RunLoop:
         code = tool_step.details["tool_calls"][call.index]["code_interpreter"]["input"]
         async with ts.lock:
             try:
-                result, note = await self._execute(code)
+                result, note, timeout = await self._execute(code)
+            except NoSessionFree as error:
+                raise RunStopped("failed", last_error={"code": "rate_limit_exceeded", "message": str(error)})
             except SandboxError as error:
                 raise RunStopped("failed", last_error={
                     "code": "server_error", "message": f"The code could not run: {str(error) or type(error).__name__}"})
-            image_ids, saved = await self.sessions.store_outputs(ts, result)
+            _valid_text(result)
+            saved = await self.sessions.store_outputs(ts, result, deadline=self.expires_at)
         outputs = []
         if result.text:
             outputs.append({"type": "logs", "logs": result.text})
-        outputs += [{"type": "image", "image": {"file_id": f}} for f in image_ids]
-        ar.pending_images += image_ids
-        text = note + result_for_model(result, saved, self.exec_timeout)
+        outputs += [{"type": "image", "image": {"file_id": f}} for f in saved.images]
+        ar.pending_images += saved.images
+        text = note + result_for_model(result, saved, timeout)
         tool_step.add_outputs(call, outputs, text)
         return text
 
-    async def _execute(self, code: str) -> tuple[ExecutionResult, str]:
-        """Run the code in the thread's session; a session that closed meanwhile is replaced once."""
+    async def _execute(self, code: str) -> tuple[ExecutionResult, str, float | None]:
+        """Run the code in the thread's session (a session that closed meanwhile is replaced once),
+        never past the run's expires_at: (result, note for the model, the timeout it had)."""
         ar, ts = self.ar, self.thread_session
         for attempt in (1, 2):
-            sandbox = await self.sessions.sandbox(ts)
+            async with self._until_expiry():
+                sandbox = await self.sessions.sandbox(ts)
             note = ""
             if ts.state_lost:
-                note = ("[note: this thread's earlier session ended (it expired or the server restarted); "
+                note = ("[note: this thread's earlier session ended (it expired, was closed to make room for "
+                        "other sessions, or the server restarted); "
                         "variables and files made in it are gone, input files were copied again]\n")
                 ts.state_lost = False
             if ar.cancel_requested:
                 raise RunCancelled()
+            timeout, left = self.exec_timeout, self._seconds_left()
+            if left is not None:
+                if left <= 0:
+                    raise RunStopped("expired")
+                timeout = left if timeout is None else min(timeout, left)
             ar.executing = sandbox
             try:
-                return await sandbox.execute(code, timeout=self.exec_timeout), note
+                return await sandbox.execute(code, timeout=timeout), note, timeout
             except SessionClosed:
                 if attempt == 2:
                     raise
@@ -595,6 +637,18 @@ def _changes(columns: dict) -> dict:
                if k not in ("id", "project_id", "run_id", "thread_id", "assistant_id", "position", "type", "role")}
     changes["row_id"] = columns["id"]
     return changes
+
+
+def _past(expires_at: int | None) -> bool:
+    return expires_at is not None and now() >= expires_at
+
+
+def _valid_text(result: ExecutionResult) -> None:
+    """Make the text a sandbox sent valid UTF-8 (it is stored, streamed and sent to the model)."""
+    for output in result.outputs:
+        output.text = valid_utf8(output.text)
+        output.ename = output.ename and valid_utf8(output.ename)
+        output.evalue = output.evalue and valid_utf8(output.evalue)
 
 
 def _ran_code(messages: list[dict]) -> bool:

@@ -10,17 +10,20 @@ import json
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from codeinterp.runs.python_tool import TOOL_NAME
+from codeinterp.runs.python_tool import TOOL_NAME, quoted_path
 from codeinterp.store.assistants import Message
 from codeinterp.store.runs import TERMINAL_RUN_STATUSES, Run, RunStep
 
 NO_RESULT = "[no result: the run ended before this tool call finished]"
 
 
-def system_message(run: Run, files: list[str]) -> dict | None:
+def system_message(run: Run, files: list[str], max_files: int) -> dict | None:
+    """The instructions, then the first `max_files` of `files` (paths under /mnt/data)."""
     parts = [p for p in (run.instructions, run.additional_instructions) if p]
     if files:
-        listing = "\n".join(f"- /mnt/data/{path}" for path in files)
+        listing = "\n".join(f"- {quoted_path(path)}" for path in files[:max_files])
+        if len(files) > max_files:
+            listing += f"\n(and {len(files) - max_files} more files in /mnt/data, not listed)"
         parts.append("Files available to the python tool (in /mnt/data):\n" + listing)
     return {"role": "system", "content": "\n\n".join(parts)} if parts else None
 
@@ -45,7 +48,7 @@ def user_message(row, paths_by_file: dict[str, str]) -> dict:
     attached = [paths_by_file[a["file_id"]] for a in (row.attachments or [])
                 if a.get("file_id") in paths_by_file]
     if attached:
-        text += "\n\n" + "\n".join(f"(attached file: /mnt/data/{p})" for p in attached)
+        text += "\n\n" + "\n".join(f"(attached file: {quoted_path(p)})" for p in attached)
     return {"role": row.role, "content": text}
 
 

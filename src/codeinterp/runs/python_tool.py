@@ -6,6 +6,7 @@ model gets back after an execution.
 
 import json
 import re
+from dataclasses import dataclass, field
 
 from codeinterp.sandbox.types import ExecutionResult
 
@@ -124,7 +125,49 @@ class StreamedCode:
         self.code += "".join(out)
 
 
-def result_for_model(result: ExecutionResult, new_files: list[str], timeout: float | None) -> str:
+def quoted_path(path: str) -> str:
+    """A path under /mnt/data as the model reads it: a JSON string in which every character that is
+    not printable is escaped, so that a file name (which sandbox code chooses) can never start a
+    line or forge text around it."""
+    text = json.dumps(f"/mnt/data/{path}", ensure_ascii=False)
+    return "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in text)
+
+
+@dataclass
+class NotSaved:
+    """A file the execution wrote that was not saved."""
+
+    path: str  # under /mnt/data, as the model reads it
+    size: int
+    reason: str  # "execution_budget", "storage_quota", "expired" or "unreadable"
+    limit_mb: int = 0  # the budget or quota passed
+
+
+@dataclass
+class SavedOutputs:
+    """What became of an execution's images and files."""
+
+    images: list[str] = field(default_factory=list)  # image file ids, in output order
+    files: list[str] = field(default_factory=list)  # paths saved (as the model reads them)
+    not_saved: list[NotSaved] = field(default_factory=list)
+    over_cap: int = 0  # files left unsaved because more than `max_files` changed
+    max_files: int = 0
+
+
+def _not_saved_line(item: NotSaved) -> str:
+    name = quoted_path(item.path)
+    if item.reason == "execution_budget":
+        return (f"[file not saved: {name} ({item.size} bytes): the files saved after one execution may "
+                f"total at most {item.limit_mb} MB]")
+    if item.reason == "storage_quota":
+        return (f"[file not saved: {name} ({item.size} bytes): this project's storage quota of "
+                f"{item.limit_mb} MB is full; the user can delete files to make room]")
+    if item.reason == "expired":
+        return f"[file not saved: {name}: the run reached its expiry time]"
+    return f"[file not saved: {name}: it changed or was removed while it was being saved]"
+
+
+def result_for_model(result: ExecutionResult, outputs: SavedOutputs, timeout: float | None) -> str:
     """What the model reads after an execution: output, traceback, notes, one line per file."""
     parts = [result.text.rstrip("\n")] if result.text.strip() else []
     if result.status == "timeout":
@@ -134,11 +177,14 @@ def result_for_model(result: ExecutionResult, new_files: list[str], timeout: flo
         parts.append("[the session was restarted because the code did not stop; variables and imports were lost]")
     elif result.status == "crashed":
         parts.append("[the Python process died (for example out of memory); variables and imports were lost]")
-    images = sum(1 for o in result.outputs if o.kind == "image")
+    images = len(outputs.images)
     if images:
         parts.append(f"[{images} image{'s' if images > 1 else ''} displayed to the user]")
-    for path in new_files:
-        parts.append(f"[file saved: /mnt/data/{path}]")
+    parts += [f"[file saved: {quoted_path(path)}]" for path in outputs.files]
+    parts += [_not_saved_line(item) for item in outputs.not_saved]
+    if outputs.over_cap:
+        parts.append(f"[{outputs.over_cap} more files changed in /mnt/data were not saved: at most "
+                     f"{outputs.max_files} files are saved per execution]")
     if not parts:
         parts.append("[no output]")
     return truncate("\n".join(parts))

@@ -15,15 +15,25 @@ from dataclasses import dataclass, field
 
 from codeinterp.config import Settings
 from codeinterp.runs.prompt import RunPart
+from codeinterp.runs.python_tool import NotSaved, SavedOutputs
 from codeinterp.sandbox.manager import SandboxManager
-from codeinterp.sandbox.types import ExecutionResult
+from codeinterp.sandbox.types import ExecutionResult, SessionLimitReached
+from codeinterp.store.blobs import BlobTooLarge
 from codeinterp.store.db import Database
 from codeinterp.store import files as file_store
+from codeinterp.store.text import valid_utf8
 from codeinterp.store.usage import record_session
 
 log = logging.getLogger(__name__)
 
 SESSION_EXPIRY_SECONDS = 3600.0
+MAX_NAME_BYTES = 255  # of a file name in /mnt/data (the filesystem's limit)
+MAX_EXTENSION_BYTES = 32  # a longer "extension" is not one: the name is shortened as a whole
+MB = 1024 * 1024
+
+
+class NoSessionFree(Exception):
+    """Every sandbox session the project (or the server) may have is running code."""
 
 
 @dataclass
@@ -61,6 +71,11 @@ class ThreadSession:
         known.update(self.generated)
         return known
 
+    def listed_paths(self) -> list[str]:
+        """The paths to tell the model of: input files first, then generated ones."""
+        inputs = sorted(f.path for f in self.inputs.values())
+        return inputs + sorted(set(self.generated) - set(inputs))
+
 
 def _safe_name(filename: str, file_id: str) -> str:
     name = posixpath.basename((filename or "").replace("\\", "/")).strip()
@@ -69,14 +84,26 @@ def _safe_name(filename: str, file_id: str) -> str:
     return name
 
 
+def _fitted(stem: str, ext: str, suffix: str = "") -> str:
+    """stem + suffix + ext, the stem shortened (by whole characters) so the name fits MAX_NAME_BYTES
+    in UTF-8; an extension too long to be one is shortened with the stem."""
+    if len(ext.encode()) > MAX_EXTENSION_BYTES:
+        stem, ext = stem + ext, ""
+    room = MAX_NAME_BYTES - len((suffix + ext).encode())
+    while len(stem.encode()) > room:
+        stem = stem[:-1]
+    return stem + suffix + ext
+
+
 def _free_name(name: str, taken: set[str]) -> str:
-    if name not in taken:
-        return name
+    """`name`, fitted to MAX_NAME_BYTES, with a suffix where it collides with a name taken."""
     stem, ext = posixpath.splitext(name)
-    n = 1
-    while f"{stem}_{n}{ext}" in taken:
+    fitted = _fitted(stem, ext)
+    n = 0
+    while fitted in taken:
         n += 1
-    return f"{stem}_{n}{ext}"
+        fitted = _fitted(stem, ext, f"_{n}")
+    return fitted
 
 
 class ThreadSessions:
@@ -85,6 +112,7 @@ class ThreadSessions:
         self.sandboxes = sandboxes
         self.settings = settings
         self._threads: dict[str, ThreadSession] = {}
+        self._starting = asyncio.Lock()  # sessions start one at a time, so that they are counted right
 
     def get(self, project_id: str, thread_id: str) -> ThreadSession:
         self._forget_expired()
@@ -107,13 +135,49 @@ class ThreadSessions:
         if ts.sandbox is not None and self.sandboxes.get(ts.sandbox.id) is None:
             self.forget_sandbox(ts)  # expired or closed by the manager
         if ts.sandbox is None:
-            ts.sandbox = await self.sandboxes.create_session(expiry_seconds=SESSION_EXPIRY_SECONDS)
+            async with self._starting:
+                ts.sandbox = await self._new_sandbox(ts.project_id)
             ts.copied.clear()
             async with self.db.session() as session:
                 await record_session(session, ts.project_id, ts.sandbox.id)
                 await session.commit()
         await self._copy_inputs(ts)
         return ts.sandbox
+
+    async def _new_sandbox(self, project_id: str):
+        """A new sandbox session for the project. At the project's cap (or the server's), the least
+        recently used idle session (of the project, or of any) is closed first; when every one is
+        running code, NoSessionFree."""
+        cap = self.settings.project_max_sessions
+        if len(self._live(project_id)) >= cap and not await self._close_idle(project_id):
+            raise NoSessionFree(f"This project already has {cap} sandbox sessions running code, its limit; "
+                                "try again when one of its runs ends.")
+        try:
+            return await self.sandboxes.create_session(expiry_seconds=SESSION_EXPIRY_SECONDS)
+        except SessionLimitReached:
+            if not await self._close_idle(None):
+                raise NoSessionFree(f"All {self.settings.sandbox_max_sessions} sandbox sessions of this server "
+                                    "are running code; try again when one ends.") from None
+        return await self.sandboxes.create_session(expiry_seconds=SESSION_EXPIRY_SECONDS)
+
+    def _live(self, project_id: str | None) -> list[ThreadSession]:
+        """Threads (of the project, or all) whose sandbox session is open."""
+        return [t for t in self._threads.values() if t.sandbox is not None
+                and (project_id is None or t.project_id == project_id) and self.sandboxes.get(t.sandbox.id)]
+
+    async def _close_idle(self, project_id: str | None) -> bool:
+        """Close the least recently used session (of the project, or of any) that is not running
+        code; its thread is told at its next execution that its state was lost. False if none is idle."""
+        idle = [t for t in self._live(project_id) if not t.lock.locked()]
+        if not idle:
+            return False
+        ts = min(idle, key=lambda t: t.last_used)
+        async with ts.lock:  # free: taken at once, and no run uses the session while it closes
+            sandbox = ts.sandbox
+            self.forget_sandbox(ts)
+            log.info("closing the idle sandbox session of thread %s to make room", ts.thread_id)
+            await sandbox.close()
+        return True
 
     async def close_thread(self, project_id: str, thread_id: str) -> None:
         """A deleted thread's sandbox session ends now rather than at its expiry."""
@@ -143,34 +207,85 @@ class ThreadSessions:
                 await ts.sandbox.put_file(f.path, source)
             ts.copied.add(f.file_id)
 
-    async def store_outputs(self, ts: ThreadSession, result: ExecutionResult) -> tuple[list[str], list[str]]:
-        """Save images and changed files as `assistants_output` files.
-
-        Returns (image file ids in output order, paths of files saved) and records each
-        path's file id in `ts.generated`.
+    async def store_outputs(self, ts: ThreadSession, result: ExecutionResult,
+                            deadline: float | None = None) -> SavedOutputs:
+        """Save images and changed files as `assistants_output` files, within the limits: at most
+        `max_files_per_execution` files, `sandbox_data_mb` bytes (counted at each file's apparent
+        size, so sparse files cannot pass it) and the project's storage quota. Copying stops at
+        `deadline` (a time.time() value). Records each saved path's file id in `ts.generated`.
         """
         images = [o for o in result.outputs if o.kind == "image"]
+        out = SavedOutputs(max_files=self.settings.max_files_per_execution)
         if not result.files_changed and not images:
-            return [], []
+            return out
+        changes = result.files_changed[:out.max_files]
+        out.over_cap = len(result.files_changed) - len(changes)
+        quota = self.settings.project_storage_mb * MB
+        async with self.db.session() as session:
+            room = quota - await file_store.storage_used(session, ts.project_id)
+        budget = self.settings.sandbox_data_mb * MB
         # The bytes are stored first, then the rows are added in one short transaction.
         stamp = int(time.time())
-        image_blobs = [(f"image_{stamp}_{n}.png", await file_store.store_blob(o.png)) for n, o in enumerate(images)]
-        file_blobs = {change.path: await file_store.store_blob(await ts.sandbox.open_file(change.path))
-                      for change in result.files_changed}
-        rows = image_blobs + [(f"/mnt/data/{path}", blob) for path, blob in file_blobs.items()]
+        stored: list[tuple[str, str, int, str | None]] = []  # (filename, file id, size, path saved)
         try:
-            async with self.db.session() as session:
-                for filename, (file_id, size) in rows:
-                    await file_store.add_file_row(session, file_id, ts.project_id, filename, size,
-                                                  file_store.OUTPUT_PURPOSE)
-                await session.commit()
+            for n, o in enumerate(images):
+                name = f"image_{stamp}_{n}.png"
+                if len(o.png) > room:
+                    out.not_saved.append(NotSaved(name, len(o.png), "storage_quota", self.settings.project_storage_mb))
+                    continue
+                file_id, size = await file_store.store_blob(o.png)
+                room -= size
+                stored.append((name, file_id, size, None))
+            for change in changes:
+                path = valid_utf8(change.path)  # as stored and shown; the sandbox's file keeps its own name
+                if change.size > budget:
+                    out.not_saved.append(NotSaved(path, change.size, "execution_budget", self.settings.sandbox_data_mb))
+                elif change.size > room:
+                    out.not_saved.append(NotSaved(path, change.size, "storage_quota", self.settings.project_storage_mb))
+                elif deadline is not None and time.time() >= deadline:
+                    out.not_saved.append(NotSaved(path, change.size, "expired"))
+                else:
+                    try:
+                        file_id, size = await file_store.store_blob(await ts.sandbox.open_file(change.path),
+                                                                    max_bytes=change.size)
+                    except (OSError, BlobTooLarge):  # gone, replaced or grown since the execution ended
+                        out.not_saved.append(NotSaved(path, change.size, "unreadable"))
+                        continue
+                    budget -= size
+                    room -= size
+                    stored.append((f"/mnt/data/{path}", file_id, size, path))
+            kept = await self._add_rows(ts.project_id, stored, quota)
         except BaseException:
-            for _, (file_id, _) in rows:
+            for _, file_id, _, _ in stored:
                 await asyncio.to_thread(file_store.blob_store().delete, file_id)
             raise
-        for path, (file_id, _) in file_blobs.items():
-            ts.generated[path] = file_id
-        return [file_id for _, (file_id, _) in image_blobs], list(file_blobs)
+        for filename, file_id, size, path in stored:
+            if file_id not in kept:
+                await asyncio.to_thread(file_store.blob_store().delete, file_id)
+                out.not_saved.append(NotSaved(path or filename, size, "storage_quota", self.settings.project_storage_mb))
+            elif path is None:
+                out.images.append(file_id)
+            else:
+                ts.generated[path] = file_id
+                out.files.append(path)
+        return out
+
+    async def _add_rows(self, project_id: str, stored: list[tuple[str, str, int, str | None]], quota: int) -> set[str]:
+        """Add the rows of the stored blobs that fit in the project's quota (checked again now, with
+        the project locked, against what other writers added meanwhile); the ids of those added."""
+        kept: set[str] = set()
+        if not stored:
+            return kept
+        async with self.db.session() as session:
+            room = quota - await file_store.storage_used(session, project_id, lock=True)
+            for filename, file_id, size, _ in stored:
+                if size <= room:
+                    await file_store.add_file_row(session, file_id, project_id, filename, size,
+                                                  file_store.OUTPUT_PURPOSE)
+                    room -= size
+                    kept.add(file_id)
+            await session.commit()
+        return kept
 
     async def close(self) -> None:
         for ts in self._threads.values():
