@@ -202,15 +202,11 @@ def test_project_storage_quota_covers_uploads_and_outputs(server, upstream):
     assert [f.id for f in tenant.files.list().data] == [first.id]
 
     # A streamed upload far past the quota (no Content-Length) is refused too, leaving nothing.
-    def chunks():
+    def stream():
+        yield (b'--b\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nassistants\r\n'
+               b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.csv"\r\n\r\n')
         for _ in range(64):
             yield b"c" * MB
-    body_start = (b'--b\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nassistants\r\n'
-                  b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.csv"\r\n\r\n')
-
-    def stream():
-        yield body_start
-        yield from chunks()
         yield b"\r\n--b--\r\n"
     reply = httpx.post(server.base_url + "/files", content=stream(), timeout=60,
                        headers={"Authorization": f"Bearer {tenant.api_key}",
