@@ -484,11 +484,12 @@ def test_runs_on_postgresql(tmp_path, upstream):
 
 
 def _sandbox_groups() -> set[str]:
+    """The session groups (codeinterp/<manager>/<session>) on this host."""
     from pathlib import Path
     groups = Path("/sys/fs/cgroup/pids/codeinterp")
     if not groups.is_dir():
         groups = Path("/sys/fs/cgroup/codeinterp")
-    return {p.name for p in groups.iterdir() if p.is_dir()} if groups.is_dir() else set()
+    return {p.name for p in groups.glob("*/sbx_*") if p.is_dir()}
 
 
 def test_deleting_a_thread_deletes_its_runs_and_steps_and_ends_its_session(client, upstream):
