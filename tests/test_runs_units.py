@@ -11,7 +11,7 @@ from codeinterp.runs.events import EventChannel
 from codeinterp.runs.python_tool import (
     NotSaved, SavedOutputs, StreamedCode, code_from_arguments, quoted_path, result_for_model, truncate,
 )
-from codeinterp.sandbox.types import ExecutionResult, FileChange, OutputEvent
+from codeinterp.sandbox.types import ExecutionResult, SandboxFile, OutputEvent
 
 CODES = [
     "x = 2 + 2\nx",
@@ -83,7 +83,7 @@ def test_result_for_model_lists_output_errors_images_and_files():
         OutputEvent("stdout", "partial\n"),
         OutputEvent("image", png=b"\x89PNG"),
         OutputEvent("error", "Traceback...\nZeroDivisionError: division by zero", ename="ZeroDivisionError"),
-    ], files_changed=[FileChange("out.csv", 10, 0.0)])
+    ], files_changed=[SandboxFile("out.csv", 10, 0.0)])
     text = result_for_model(result, SavedOutputs(images=["file-1"], files=["out.csv"]), 60)
     assert text.splitlines() == ["partial", "Traceback...", "ZeroDivisionError: division by zero",
                                  "[1 image displayed to the user]", '[file saved: "/mnt/data/out.csv"]']

@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 from typing import BinaryIO
 
-from codeinterp.sandbox.types import FileChange, SandboxError
+from codeinterp.sandbox.types import SandboxFile, SandboxError
 
 CHUNK = 1024 * 1024
 
@@ -151,8 +151,8 @@ def _walk(root: Path, max_entries: int) -> tuple[dict[str, tuple[int, int]], boo
     return found, True
 
 
-def changes(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> list[FileChange]:
-    return [FileChange(path=path, size=size, mtime=mtime / 1e9)
+def changes(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> list[SandboxFile]:
+    return [SandboxFile(path=path, size=size, mtime=mtime / 1e9)
             for path, (size, mtime) in sorted(after.items()) if before.get(path) != (size, mtime)]
 
 

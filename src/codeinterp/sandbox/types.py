@@ -42,11 +42,11 @@ class OutputEvent:
 
 
 @dataclass
-class FileChange:
-    """A file under /mnt/data that an execution created or modified."""
+class SandboxFile:
+    """A regular file under /mnt/data (one that an execution created or modified, or one listed)."""
 
-    path: str  # relative to /mnt/data, e.g. "out/chart.csv"
-    size: int
+    path: str  # relative to /mnt/data, e.g. "out/chart.csv"; a name that is not UTF-8 keeps its bytes as surrogates
+    size: int  # apparent size in bytes (a sparse file counts at this size)
     mtime: float
 
 
@@ -69,7 +69,7 @@ class ExecutionResult:
 
     status: ExecutionStatus
     outputs: list[OutputEvent] = field(default_factory=list)
-    files_changed: list[FileChange] = field(default_factory=list)
+    files_changed: list[SandboxFile] = field(default_factory=list)
     state_lost: bool = False
     truncated: bool = False
     duration_seconds: float = 0.0
@@ -113,3 +113,7 @@ class IsolationUnavailable(SandboxError):
 
 class SessionClosed(SandboxError):
     """The session was closed (or expired)."""
+
+
+class FileTooLarge(SandboxError):
+    """A file read from a session is larger than the caller allows."""
