@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import json
 import os
-import tempfile
 import time
 
 import httpx
@@ -32,33 +31,27 @@ CELL = "total = sum(i * i for i in range(1000))\ntotal"
 
 async def bare_sandbox(runs: int) -> tuple[list[float], list[float]]:
     """Seconds per execution of CELL on a running session, and per new session + CELL."""
-    from codeinterp.config import Settings
-    from codeinterp.sandbox.manager import SandboxManager
+    from sandbox_common import sandbox_manager
 
-    with tempfile.TemporaryDirectory(prefix="codeinterp-bench-") as data_dir:
-        manager = SandboxManager(Settings(data_dir=data_dir))
-        await manager.start()
-        try:
-            session = await manager.create_session()
-            await session.execute(CELL)  # warm-up
-            warm = []
-            for _ in range(runs):
-                started = time.perf_counter()
-                result = await session.execute(CELL)
-                warm.append(time.perf_counter() - started)
-                assert result.status == "ok", result
-            await session.close()
-            cold = []
-            for _ in range(runs):
-                started = time.perf_counter()
-                fresh = await manager.create_session()
-                result = await fresh.execute(CELL)
-                cold.append(time.perf_counter() - started)
-                assert result.status == "ok", result
-                await fresh.close()
-            return warm, cold
-        finally:
-            await manager.close()
+    async with sandbox_manager() as manager:
+        session = await manager.create_session()
+        await session.execute(CELL)  # warm-up
+        warm = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            result = await session.execute(CELL)
+            warm.append(time.perf_counter() - started)
+            assert result.status == "ok", result
+        await session.close()
+        cold = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            fresh = await manager.create_session()
+            result = await fresh.execute(CELL)
+            cold.append(time.perf_counter() - started)
+            assert result.status == "ok", result
+            await fresh.close()
+        return warm, cold
 
 
 def _until_completed(client: httpx.Client, url: str, body: dict) -> float:

@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT / "src"))
+if not os.environ.get("PYTHONPATH"):  # paired.py names the source to measure through PYTHONPATH
+    sys.path.insert(0, str(PROJECT / "src"))
 
 SANDBOX_PYTHON = PROJECT / ".sandbox-env" / "bin" / "python"
 DATA_STACK = "import numpy, pandas, matplotlib, matplotlib.pyplot"
@@ -44,20 +45,30 @@ def jupyter_line(values_ms: list[float] | None) -> str:
     return line(label, values_ms)
 
 
+def _make_backend(settings):
+    """The configured sandbox backend (an earlier commit, run by paired.py, has SandboxManager)."""
+    try:
+        from codeinterp.sandbox import create_backend
+    except ImportError:
+        from codeinterp.sandbox.manager import SandboxManager
+
+        return SandboxManager(settings)
+    return create_backend(settings)
+
+
 @contextlib.asynccontextmanager
 async def sandbox_manager(**overrides):
     from codeinterp.config import Settings
-    from codeinterp.sandbox.manager import SandboxManager
 
     with tempfile.TemporaryDirectory(prefix="codeinterp-bench-") as data_dir:
-        manager = SandboxManager(Settings(data_dir=Path(data_dir), **overrides))
+        manager = _make_backend(Settings(data_dir=Path(data_dir), **overrides))
         await manager.start()
         if hasattr(manager, "wait_ready"):  # the warm parent starts in the background
             await manager.wait_ready()
         try:
             yield manager
         finally:
-            await manager.close()
+            await (manager.stop() if hasattr(manager, "stop") else manager.close())
 
 
 def session_pids(session) -> list[int]:
@@ -84,13 +95,16 @@ def pss_kb(pid: int) -> int:
 
 def warm_session_pids(manager) -> list[int]:
     """The processes of the sessions started ahead of demand and not handed out yet."""
-    return [pid for session in getattr(manager, "_warm", []) for pid in session_pids(session)]
+    warm = getattr(manager, "warm_sessions", None)
+    if warm is None:
+        warm = getattr(manager, "_warm", [])
+    return [pid for session in warm for pid in session_pids(session)]
 
 
 def zygote_pids(manager) -> list[int]:
     """bubblewrap and the warm parent (shared by every session), without the sessions' kernels
     (the warm sessions' included: see warm_session_pids)."""
-    zygote = getattr(manager, "_zygote", None)
+    zygote = manager.parent.process if hasattr(manager, "parent") else getattr(manager, "_zygote", None)
     if zygote is None:
         return []
     kernels = {pid for session in manager.sessions for pid in session_pids(session)} | set(warm_session_pids(manager))

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     # Sandboxes
     sandbox_env: Path = PROJECT_ROOT / ".sandbox-env"  # the sandbox's own Python environment
     sandbox_unsafe: bool = False  # allow sandboxes without isolation (a developer laptop)
+    # which sandbox backend runs sessions: "bwrap" (this host), or "package.module:Class" (a
+    # SandboxBackend subclass taking the settings, e.g. a test backend)
+    sandbox_backend: str = "bwrap"
     sandbox_max_sessions: int = 200
     sandbox_warm_sessions: int = 20  # sessions kept started ahead of demand, so new ones answer at once
     sandbox_memory_mb: int = 1024

@@ -1,4 +1,4 @@
-"""A real sandbox manager (bubblewrap, cgroups, seccomp) on an event loop of its own, so that
+"""A real sandbox backend (bubblewrap, cgroups, seccomp) on an event loop of its own, so that
 tests can drive it from plain synchronous code."""
 
 import asyncio
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from codeinterp.config import Settings
-from codeinterp.sandbox.manager import SandboxManager
+from codeinterp.sandbox import create_backend
 
 
 class LoopThread:
@@ -29,20 +29,20 @@ class SandboxHarness:
     def __init__(self, data_dir: Path, **settings) -> None:
         self.loop = LoopThread()
         self.settings = Settings(data_dir=data_dir, **{"sandbox_warm_sessions": 2, **settings})
-        self.manager = SandboxManager(self.settings)
-        self.run(self.manager.start())
+        self.backend = create_backend(self.settings)
+        self.run(self.backend.start())
 
     def run(self, coroutine, timeout: float = 120):
         return self.loop.run(coroutine, timeout)
 
     def session(self, **kwargs):
-        return self.run(self.manager.create_session(**kwargs))
+        return self.run(self.backend.create_session(**kwargs))
 
     def execute(self, session, code: str, **kwargs):
         return self.run(session.execute(code, **kwargs))
 
     def close(self) -> None:
-        self.run(self.manager.close())
+        self.run(self.backend.stop())
         self.loop.stop()
 
 

@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from codeinterp.sandbox.interface import read_all
 from codeinterp.sandbox.types import SessionClosed, SessionLimitReached
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -80,8 +81,8 @@ def test_files_in_and_out(sandbox, session):
                                       "df.assign(c=df.a + df.b).to_csv('/mnt/data/out/result.csv', index=False)")
     assert result.status == "ok", result.text
     assert [c.path for c in result.files_changed] == ["out/result.csv"]
-    assert sandbox.run(session.read_file("out/result.csv")) == b"a,b,c\n1,2,3\n3,4,7\n"
-    assert "input.csv" in sandbox.run(session.list_files())
+    assert sandbox.run(read_all(session, "out/result.csv")) == b"a,b,c\n1,2,3\n3,4,7\n"
+    assert "input.csv" in [f.path for f in sandbox.run(session.list_files())]
 
 
 def test_changes_are_found_in_small_and_large_data_dirs(sandbox, session):
@@ -90,7 +91,7 @@ def test_changes_are_found_in_small_and_large_data_dirs(sandbox, session):
                                           f"    open(f'/mnt/data/f{count}_{{n}}.txt', 'w').write(str(n))")
         assert result.status == "ok", result.text
         assert sorted(c.path for c in result.files_changed) == sorted(f"f{count}_{n}.txt" for n in range(count))
-        assert sandbox.run(session.read_file(f"f{count}_2.txt")) == b"2"
+        assert sandbox.run(read_all(session, f"f{count}_2.txt")) == b"2"
 
 
 def test_timeout_interrupts_and_keeps_state(sandbox, session):
@@ -133,7 +134,7 @@ def test_dead_kernel_is_reported_and_restarted(sandbox, session, code):
 def test_output_is_capped_with_a_marker(sandbox):
     from dataclasses import replace
 
-    from codeinterp.sandbox.manager import limits_from
+    from codeinterp.sandbox.limits import limits_from
 
     session = sandbox.session(limits=replace(limits_from(sandbox.settings), output_bytes=10_000))
     try:
@@ -150,9 +151,9 @@ def test_idle_sessions_expire(sandbox):
     session = sandbox.session(expiry_seconds=0.3)
     sandbox.execute(session, "1")
     deadline = time.monotonic() + 10
-    while sandbox.manager.get(session.id) is not None and time.monotonic() < deadline:
+    while sandbox.backend.get(session.id) is not None and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert sandbox.manager.get(session.id) is None
+    assert sandbox.backend.get(session.id) is None
     with pytest.raises(SessionClosed):
         sandbox.execute(session, "1")
 
@@ -186,7 +187,7 @@ def test_kernel_that_dies_between_executions_is_restarted_with_a_notice(sandbox,
 def test_out_of_memory_is_a_crash_naming_the_limit(sandbox):
     from dataclasses import replace
 
-    from codeinterp.sandbox.manager import limits_from
+    from codeinterp.sandbox.limits import limits_from
 
     session = sandbox.session(limits=replace(limits_from(sandbox.settings), memory_mb=200))
     try:
@@ -204,7 +205,7 @@ def test_manager_starts_at_once_and_sessions_wait_for_the_warm_parent(tmp_path):
 
     harness = SandboxHarness(tmp_path)
     try:
-        assert not harness.manager._starting.done()  # start() returned before the data stack was imported
+        assert not harness.backend.ready()  # start() returned before the data stack was imported
         session = harness.session()
         assert harness.execute(session, "1 + 1").text == "2\n"
     finally:
@@ -217,11 +218,11 @@ def test_a_dead_warm_parent_is_restarted_and_its_sessions_end(tmp_path):
     harness = SandboxHarness(tmp_path)
     try:
         old = harness.session()
-        harness.manager._zygote.kill()
-        harness.manager._zygote.wait()
+        harness.backend.parent.process.kill()
+        harness.backend.parent.process.wait()
         fresh = harness.session()
         assert harness.execute(fresh, "1 + 1").text == "2\n"
-        assert harness.manager.get(old.id) is None
+        assert harness.backend.get(old.id) is None
         with pytest.raises(SessionClosed):
             harness.execute(old, "1")
     finally:
@@ -234,14 +235,14 @@ def test_sessions_handed_out_warm_start_empty(sandbox):
         sandbox.run(first.put_file("mine.txt", b"first"))
         sandbox.execute(first, "secret = 1")
         deadline = time.monotonic() + 10
-        while not sandbox.manager.warm_ready and time.monotonic() < deadline:
+        while not sandbox.backend.warm_ready and time.monotonic() < deadline:
             time.sleep(0.05)
         second = sandbox.session()
         try:
-            assert sandbox.run(second.list_files()) == {}
+            assert sandbox.run(second.list_files()) == []
             assert sandbox.execute(second, "'secret' in globals(), sorted(__import__('os').listdir('/mnt/data'))"
                                    ).text == "(False, [])\n"
-            assert sandbox.manager.get(second.id) is second and second.id != first.id
+            assert sandbox.backend.get(second.id) is second and second.id != first.id
         finally:
             sandbox.run(second.close())
     finally:
@@ -254,10 +255,10 @@ def test_closing_while_warm_sessions_start_ends_every_process(tmp_path):
     harness = SandboxHarness(tmp_path, sandbox_warm_sessions=3)
     session = harness.session()  # the warm keeper is now starting sessions
     kernel_pid = session.kernel.pid
-    zygote = harness.manager._zygote
-    harness.run(harness.manager.close(), timeout=60)
+    zygote = harness.backend.parent.process
+    harness.run(harness.backend.stop(), timeout=60)
     harness.loop.stop()
     assert zygote.poll() is not None
     with pytest.raises(ProcessLookupError):
         os.kill(kernel_pid, 0)
-    assert harness.manager._warm_keeper.done() and harness.manager.sessions == []
+    assert harness.backend.sessions == [] and harness.backend.warm_sessions == []

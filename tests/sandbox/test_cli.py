@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from codeinterp.config import Settings
-from codeinterp.sandbox.manager import UID_SPAN
+from codeinterp.sandbox.bwrap.backend import UID_SPAN
 
 PROJECT = Path(__file__).resolve().parents[2]
 CLI = [str(Path(sys.executable).parent / "codeinterp")]

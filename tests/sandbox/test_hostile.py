@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from codeinterp.sandbox.manager import wire_budget
+from codeinterp.sandbox.bwrap.channel import wire_budget
+from codeinterp.sandbox.interface import read_all
 from tests.sandbox.conftest import SandboxHarness
 
 SECRET = "sk-hostile-test-secret-4f9a2c"
@@ -219,7 +220,7 @@ print('/tmp =>', probe('/tmp/ok.txt', 'w'))
     assert lines[-2:] == ["/mnt/data => WROTE", "/tmp => WROTE"]
     for host_path in ("/pwned", "/usr/pwned", "/etc/pwned", "/root/pwned", "/bin/pwned"):
         assert not os.path.exists(host_path)
-    assert "pwned" not in (PROJECT / "src/codeinterp/sandbox/kernel.py").read_text()[-50:]
+    assert "pwned" not in (PROJECT / "src/codeinterp/sandbox/bwrap/kernel.py").read_text()[-50:]
 
 
 # ---- links to the host in /mnt/data ------------------------------------------------------------
@@ -251,12 +252,12 @@ print(sorted(os.listdir('.')))
     for name in ("sym.txt", "etcdir/passwd", "procsym.txt", "hard.txt", "real.txt", "hard-passwd.txt",
                  "sub/inner.txt", "../../etc/passwd", "/etc/passwd"):
         try:
-            data = hostile.run(attacker.read_file(name))
+            data = hostile.run(read_all(attacker, name))
         except Exception:
             continue
         assert data != host_passwd and b"root:x:0:0" not in data, name
     listed = hostile.run(attacker.list_files())
-    assert set(listed) <= {"hard-passwd.txt"}
+    assert {f.path for f in listed} <= {"hard-passwd.txt"}
     assert Path("/etc/passwd").read_bytes() == host_passwd
 
 
@@ -361,10 +362,10 @@ except OSError as e:
     done = run(hostile, neighbour, "open('/mnt/data/big', 'wb').write(b'y' * (32 * 1024 * 1024))")
     assert done.text == f"{32 * 1024 * 1024}\n", done.outputs
     hostile.run(neighbour.put_file("uploaded.bin", b"z" * (16 * 1024 * 1024)))
-    assert len(hostile.run(neighbour.read_file("uploaded.bin"))) == 16 * 1024 * 1024
+    assert len(hostile.run(read_all(neighbour, "uploaded.bin"))) == 16 * 1024 * 1024
     run(hostile, neighbour, "import os\nos.remove('/mnt/data/big')\nos.remove('/mnt/data/uploaded.bin')")
     # once closed, the session's filesystem is gone from the warm parent
-    zygote = Path(hostile.manager.session_root).parts[2]
+    zygote = Path(hostile.backend.parent.session_root).parts[2]
     assert attacker.id in Path(f"/proc/{zygote}/mountinfo").read_text()
     hostile.run(attacker.close())
     deadline = time.monotonic() + 5
@@ -929,7 +930,7 @@ def test_text_that_is_not_unicode_keeps_the_cells_other_outputs(hostile, attacke
     assert len(result.files_changed) == 1
     name = result.files_changed[0].path
     assert name.encode("utf-8", "surrogateescape") == b"caf\xe9.txt"
-    assert hostile.run(attacker.read_file(name)) == b"data"
+    assert hostile.run(read_all(attacker, name)) == b"data"
 
 
 def test_files_vanishing_while_the_directory_is_read_lose_nothing(hostile, attacker):
@@ -953,7 +954,7 @@ threading.Thread(target=churn, daemon=True).start()
 
 
 def test_a_file_removed_between_listing_and_stat_is_skipped(tmp_path, monkeypatch):
-    from codeinterp.sandbox import datadir
+    from codeinterp.sandbox.bwrap import datadir
 
     for name in ("a.txt", "b.txt"):
         (tmp_path / name).write_text(name)
@@ -1002,7 +1003,7 @@ def test_all_sandboxes_together_stay_within_the_total_memory(tmp_path):
     harness = SandboxHarness(tmp_path, sandbox_warm_sessions=0, sandbox_memory_mb=256, sandbox_total_memory_mb=320,
                              sandbox_exec_timeout_seconds=30)
     try:
-        group = harness.manager.parent_group
+        group = harness.backend.parent_group
         limit_file = group.dirs[0] / ("memory.limit_in_bytes" if group.version == 1 else "memory.max")
         assert int(limit_file.read_text()) == 320 * 1024 * 1024
         sessions = [harness.session() for _ in range(3)]

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from codeinterp.config import Settings
 from codeinterp.runs.prompt import RunPart
 from codeinterp.runs.python_tool import NotSaved, SavedOutputs
-from codeinterp.sandbox.manager import SandboxManager
-from codeinterp.sandbox.types import ExecutionResult, SessionLimitReached
-from codeinterp.store.blobs import BlobTooLarge
+from codeinterp.sandbox.interface import SandboxBackend, SandboxSession
+from codeinterp.sandbox.types import ExecutionResult, FileTooLarge, SessionLimitReached
+from codeinterp.store.blobs import BlobTooLarge, read_chunks
 from codeinterp.store.db import Database
 from codeinterp.store import files as file_store
 from codeinterp.store.text import valid_utf8
@@ -48,7 +48,7 @@ class ThreadSession:
     thread_id: str
     inputs: dict[str, InputFile] = field(default_factory=dict)  # file id -> where it is
     generated: dict[str, str] = field(default_factory=dict)  # path -> id of its latest output file
-    sandbox: object | None = None  # codeinterp.sandbox.manager.Session once started
+    sandbox: SandboxSession | None = None  # once started
     copied: set[str] = field(default_factory=set)  # file ids present in the current sandbox
     state_lost: bool = False  # a previous sandbox of this thread expired, or the server restarted
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -107,7 +107,7 @@ def _free_name(name: str, taken: set[str]) -> str:
 
 
 class ThreadSessions:
-    def __init__(self, db: Database, sandboxes: SandboxManager, settings: Settings) -> None:
+    def __init__(self, db: Database, sandboxes: SandboxBackend, settings: Settings) -> None:
         self.db = db
         self.sandboxes = sandboxes
         self.settings = settings
@@ -204,7 +204,7 @@ class ThreadSessions:
             if source is None:
                 log.warning("input file %s is gone; not copied", f.file_id)
             else:
-                await ts.sandbox.put_file(f.path, source)
+                await ts.sandbox.put_file(f.path, read_chunks(source))
             ts.copied.add(f.file_id)
 
     async def store_outputs(self, ts: ThreadSession, result: ExecutionResult,
@@ -246,9 +246,9 @@ class ThreadSessions:
                     out.not_saved.append(NotSaved(path, change.size, "expired"))
                 else:
                     try:
-                        file_id, size = await file_store.store_blob(await ts.sandbox.open_file(change.path),
-                                                                    max_bytes=change.size)
-                    except (OSError, BlobTooLarge):  # gone, replaced or grown since the execution ended
+                        file_id, size = await file_store.store_blob(
+                            ts.sandbox.read_file(change.path, max_bytes=change.size), max_bytes=change.size)
+                    except (OSError, BlobTooLarge, FileTooLarge):  # gone, replaced or grown since the execution ended
                         out.not_saved.append(NotSaved(path, change.size, "unreadable"))
                         continue
                     budget -= size

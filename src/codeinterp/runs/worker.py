@@ -18,7 +18,7 @@ import uvloop
 
 from codeinterp.config import Settings
 from codeinterp.runs.engine import RunEngine, RunHandle
-from codeinterp.sandbox.manager import SandboxManager
+from codeinterp.sandbox import SandboxBackend, create_backend
 from codeinterp.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ class RunWorker:
         self.loop = uvloop.new_event_loop()  # as uvicorn's own; cheaper per callback than asyncio's
         self._thread = threading.Thread(target=self.loop.run_forever, name="run-worker", daemon=True)
         self.db: Database | None = None
-        self.sandboxes: SandboxManager | None = None
+        self.sandboxes: SandboxBackend | None = None
         self.engine: RunEngine | None = None
 
     async def _call(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
@@ -55,7 +55,7 @@ class RunWorker:
     async def _start(self) -> None:
         self.db = Database(self.database_url)
         await self.db.connect()
-        self.sandboxes = SandboxManager(self.settings)
+        self.sandboxes = create_backend(self.settings)
         await self.sandboxes.start()
         self.engine = RunEngine(self.db, self.sandboxes, self.settings)
         await self.engine.start()
@@ -72,7 +72,7 @@ class RunWorker:
             self.loop.close()
 
     async def _stop(self) -> None:
-        closers = [self.engine and self.engine.stop, self.sandboxes and self.sandboxes.close,
+        closers = [self.engine and self.engine.stop, self.sandboxes and self.sandboxes.stop,
                    self.db and self.db.close]
         for close in filter(None, closers):
             try:

@@ -12,6 +12,8 @@ import tempfile
 from pathlib import Path
 
 from codeinterp.config import get_settings
+from codeinterp.sandbox import create_backend
+from codeinterp.sandbox.interface import SandboxSession, read_all
 from codeinterp.sandbox.types import ExecutionResult, OutputEvent, SandboxError
 
 EXIT_CODES = {"ok": 0, "error": 1, "crashed": 1, "timeout": 124, "killed": 124}
@@ -40,7 +42,7 @@ def _print_event(event: OutputEvent) -> None:
         sys.stderr.flush()
 
 
-async def _save_outputs(session, result: ExecutionResult, files_out: Path) -> list[Path]:
+async def _save_outputs(session: SandboxSession, result: ExecutionResult, files_out: Path) -> list[Path]:
     files_out.mkdir(parents=True, exist_ok=True)
     saved: list[Path] = []
     images = [o.png for o in result.outputs if o.kind == "image" and o.png]
@@ -50,7 +52,7 @@ async def _save_outputs(session, result: ExecutionResult, files_out: Path) -> li
         saved.append(path)
     for change in result.files_changed:
         try:
-            data = await session.read_file(change.path)
+            data = await read_all(session, change.path)
         except (FileNotFoundError, SandboxError):
             continue
         target = (files_out / change.path).resolve()
@@ -63,16 +65,14 @@ async def _save_outputs(session, result: ExecutionResult, files_out: Path) -> li
 
 
 async def _run(code: str, timeout: float | None, files_out: Path | None, data_dir: Path | None) -> int:
-    from codeinterp.sandbox.manager import SandboxManager
-
     overrides: dict = {"sandbox_warm_sessions": 0}  # one session, once: nothing to keep warm
     if data_dir is not None:
         overrides["data_dir"] = data_dir
     settings = get_settings().model_copy(update=overrides)
-    manager = SandboxManager(settings)
+    backend = create_backend(settings)
     try:
-        await manager.start()
-        session = await manager.create_session()
+        await backend.start()
+        session = await backend.create_session()
         result = await session.execute(code, timeout=timeout, on_output=_print_event)
         if result.status == "timeout":
             print(f"[execution interrupted after {timeout if timeout is not None else settings.sandbox_exec_timeout_seconds:g}"
@@ -82,7 +82,7 @@ async def _run(code: str, timeout: float | None, files_out: Path | None, data_di
                 print(f"[saved {path}]", file=sys.stderr)
         return EXIT_CODES.get(result.status, 1)
     finally:
-        await manager.close()
+        await backend.stop()
 
 
 def run_exec(file: str, timeout: float | None = None, files_out: Path | None = None) -> int:

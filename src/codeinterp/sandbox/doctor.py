@@ -17,9 +17,12 @@ import subprocess
 from pathlib import Path
 
 from codeinterp.config import Settings, get_settings
-from codeinterp.sandbox import cgroups
-from codeinterp.sandbox.manager import UID_SPAN, SandboxManager, limits_from, missing_isolation, total_memory_mb, \
-    wire_budget
+from codeinterp.sandbox import create_backend
+from codeinterp.sandbox.bwrap import cgroups
+from codeinterp.sandbox.bwrap.backend import UID_SPAN
+from codeinterp.sandbox.bwrap.channel import wire_budget
+from codeinterp.sandbox.bwrap.probe import missing_isolation, total_memory_mb
+from codeinterp.sandbox.limits import limits_from
 
 HERE = Path(__file__).parent
 NAMESPACES = ("mnt", "pid", "net", "ipc", "uts", "user")
@@ -163,14 +166,15 @@ def probe_session(settings: Settings) -> dict:
     """Start a sandbox session as the server would and run PROBE in it."""
     async def probe() -> dict:
         with tempfile.TemporaryDirectory(prefix="codeinterp-doctor-") as data_dir:
-            manager = SandboxManager(settings.model_copy(update={"sandbox_warm_sessions": 0, "data_dir": Path(data_dir)}))
+            backend = create_backend(settings.model_copy(update={"sandbox_backend": "bwrap", "sandbox_warm_sessions": 0,
+                                                                 "data_dir": Path(data_dir)}))
             try:
-                await manager.start()
-                session = await manager.create_session()
+                await backend.start()
+                session = await backend.create_session()
                 result = await session.execute(PROBE, timeout=60)
                 return json.loads(result.text)
             finally:
-                await manager.close()
+                await backend.stop()
 
     return asyncio.run(probe())
 

@@ -1,20 +1,5 @@
-"""The values the sandbox hands to the rest of codeinterp.
-
-The sandbox's public API (see `codeinterp.sandbox.manager`):
-
-    manager = SandboxManager(settings)          # settings: codeinterp.config.Settings
-    await manager.start()                       # checks isolation, starts the warm machinery
-    session = await manager.create_session(limits=None, expiry_seconds=None)
-    result = await session.execute(code, timeout=None, on_output=callback)
-        # callback(OutputEvent) is called (sync or async) as output arrives
-    await session.interrupt()
-    await session.put_file("data.csv", b"...")  # or a Path on the host, streamed
-    data = await session.read_file("out.csv")   # never follows links to the host
-    await session.close()
-    manager.get(session_id) -> Session | None
-    await manager.close()                       # closes every session
-
-It knows nothing of HTTP or the database.
+"""The values the sandbox hands to the rest of codeinterp (see `codeinterp.sandbox.interface`
+for the backend and session that hand them). It knows nothing of HTTP or the database.
 """
 
 from dataclasses import dataclass, field

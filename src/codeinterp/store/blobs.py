@@ -5,11 +5,12 @@ whole or absent. Rows are inserted only after the rename and deleted before the 
 so a crash leaves at most an orphan blob, which `sweep` removes on the next start.
 """
 
+import asyncio
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -48,6 +49,16 @@ class BlobWriter:
         if not self.file.closed:
             self.file.close()
         self.path.unlink(missing_ok=True)
+
+
+async def read_chunks(path: Path) -> AsyncIterator[bytes]:
+    """A file on disk as a stream of byte chunks (read in a thread, a chunk at a time)."""
+    source = await asyncio.to_thread(open, path, "rb")
+    try:
+        while chunk := await asyncio.to_thread(source.read, CHUNK):
+            yield chunk
+    finally:
+        source.close()
 
 
 class BlobStore:
@@ -98,6 +109,24 @@ class BlobStore:
         except BaseException:
             writer.discard()
             raise
+        return writer.size
+
+    async def copy_from_stream(self, name: str, chunks: AsyncIterable[bytes], max_bytes: int | None = None) -> int:
+        """Store a stream of byte chunks. With `max_bytes`, a stream holding more raises BlobTooLarge
+        and nothing is stored."""
+        writer = await asyncio.to_thread(self.open_writer)
+        try:
+            async for chunk in chunks:
+                if max_bytes is not None and writer.size + len(chunk) > max_bytes:
+                    raise BlobTooLarge(f"the source holds more than {max_bytes} bytes")
+                await asyncio.to_thread(writer.write, chunk)
+            await asyncio.to_thread(writer.commit, name)
+        except BaseException:
+            await asyncio.to_thread(writer.discard)
+            raise
+        finally:
+            if hasattr(chunks, "aclose"):  # a generator stopped early lets go of its source now
+                await chunks.aclose()
         return writer.size
 
     def delete(self, name: str) -> None:

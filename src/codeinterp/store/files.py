@@ -3,6 +3,7 @@
 import asyncio
 import mimetypes
 import time
+from collections.abc import AsyncIterable
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
@@ -147,14 +148,17 @@ async def add_file_row_within_quota(session: AsyncSession, file_id: str, project
     return await add_file_row(session, file_id, project_id, filename, size, purpose, expires_at)
 
 
-async def store_blob(data: bytes | Path | BinaryIO, max_bytes: int | None = None) -> tuple[str, int]:
-    """Store bytes (or a file on disk, or an open file, which is closed) under a new file id, before
-    its row is added with `add_file_row`: (file id, size). A file or open file holding more than
-    `max_bytes` raises BlobTooLarge."""
+async def store_blob(data: bytes | Path | BinaryIO | AsyncIterable[bytes],
+                     max_bytes: int | None = None) -> tuple[str, int]:
+    """Store bytes (or a file on disk, an open file, which is closed, or a stream of byte chunks)
+    under a new file id, before its row is added with `add_file_row`: (file id, size). A source
+    holding more than `max_bytes` raises BlobTooLarge."""
     file_id = new_id("file")
     store = blob_store()
     if isinstance(data, (bytes, bytearray, memoryview)):
         size = await asyncio.to_thread(store.write_bytes, file_id, bytes(data))
+    elif isinstance(data, AsyncIterable):
+        size = await store.copy_from_stream(file_id, data, max_bytes)
     else:
         size = await asyncio.to_thread(store.copy_from, file_id, data, max_bytes)
     return file_id, size

@@ -2,6 +2,9 @@
 and one per session below it: memory, process count and CPU share (cgroup v1 or v2).
 
     codeinterp/<manager>/<session>    (v1: under each of memory, pids and cpu)
+
+<manager> is `<pid>-<random>`: a manager removes its groups when it stops, and at start the groups
+of managers whose process is gone (a server that was killed).
 """
 
 import contextlib
@@ -51,6 +54,88 @@ def _enable_controllers(directory: Path) -> None:
         (directory / "cgroup.subtree_control").write_text(" ".join(f"+{c}" for c in CONTROLLERS))
 
 
+def _manager_dirs() -> list[Path]:
+    """Every manager's group (and, from older versions, any other group) under codeinterp/."""
+    v = version()
+    tops = [ROOT / c / GROUP for c in CONTROLLERS] if v == 1 else [ROOT / GROUP]
+    found = []
+    for top in tops:
+        with contextlib.suppress(FileNotFoundError):
+            found += [p for p in top.iterdir() if p.is_dir()]
+    return found
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_tree(directory: Path) -> None:
+    """Kill every process in a group and the groups below it, and remove them, bottom-up."""
+    for child in [p for p in directory.iterdir() if p.is_dir()]:
+        _remove_tree(child)
+    deadline = time.monotonic() + 2.0
+    while True:
+        try:
+            directory.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                return
+            _kill_all(directory)
+            time.sleep(0.01)
+
+
+def _kill_all(directory: Path) -> None:
+    """SIGKILL the processes of one group (of a manager that is gone: none of ours)."""
+    if (directory / "cgroup.kill").exists():
+        with contextlib.suppress(OSError):
+            (directory / "cgroup.kill").write_text("1")
+        return
+    try:
+        pids = [int(p) for p in (directory / "cgroup.procs").read_text().split()]
+    except (OSError, ValueError):
+        return
+    relative = directory.relative_to(ROOT)
+    member = "/" + (relative.relative_to(relative.parts[0]) if version() == 1 else relative).as_posix()
+    for pid in pids:
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError:
+            continue
+        try:
+            if any(line.endswith(":" + member) for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines()):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        except OSError:
+            pass
+        finally:
+            os.close(pidfd)
+
+
+def remove_stale_managers() -> int:
+    """Remove the groups of managers whose process is gone (`<pid>-<random>` with a dead pid), with
+    what is left in and below them; groups not named so (older versions') only when empty.
+    Returns how many went."""
+    removed = 0
+    for directory in _manager_dirs():
+        pid, dash, _ = directory.name.partition("-")
+        if dash and pid.isdigit():
+            if not _pid_alive(int(pid)):
+                _remove_tree(directory)
+        else:
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+        removed += not directory.exists()
+    return removed
+
+
 class ParentGroup:
     """The group of one sandbox manager: every session's group lies below it, and together they
     may use at most `memory_mb` (the kernel reclaims, then kills within the sessions, past it)."""
@@ -71,9 +156,10 @@ class ParentGroup:
             _enable_controllers(self.dirs[0])
 
     def remove(self) -> None:
+        """Remove the manager's groups and any session group left below them, bottom-up."""
         for directory in self.dirs:
             with contextlib.suppress(OSError):
-                directory.rmdir()
+                _remove_tree(directory)
 
 
 class SessionGroup:

@@ -44,31 +44,26 @@ def _open_dir(root: Path, parts: list[str], uid: int | None = None) -> int:
         raise
 
 
-def write_file(root: Path, name: str, source: bytes | Path, uid: int) -> None:
-    """Write `name` under root from bytes or a host file, owned by the session's `uid`."""
+def create_file(root: Path, name: str, uid: int) -> BinaryIO:
+    """`name` under root, made anew (replacing whatever was there, a link included, never written
+    through one) and owned by the session's `uid`, open for writing; missing parents are made."""
     *dirs, filename = _parts(name)
     dir_fd = _open_dir(root, dirs, uid)
     try:
         try:
-            os.unlink(filename, dir_fd=dir_fd)  # whatever was there, a link included
+            os.unlink(filename, dir_fd=dir_fd)
         except FileNotFoundError:
             pass
         fd = os.open(filename, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=dir_fd)
-        with os.fdopen(fd, "wb") as out:
-            if isinstance(source, (bytes, bytearray, memoryview)):
-                out.write(source)
-            else:
-                with open(source, "rb") as data:
-                    while chunk := data.read(CHUNK):
-                        out.write(chunk)
-            os.fchown(out.fileno(), uid, uid)
+        os.fchown(fd, uid, uid)
+        return os.fdopen(fd, "wb")
     finally:
         os.close(dir_fd)
 
 
-def read_file(root: Path, name: str) -> bytes:
-    with open_file(root, name) as data:
-        return data.read()
+def write_file(root: Path, name: str, data: bytes, uid: int) -> None:
+    with create_file(root, name, uid) as out:
+        out.write(data)
 
 
 def open_file(root: Path, name: str) -> BinaryIO:

@@ -1,4 +1,4 @@
-"""The manager's end of one kernel: its socket, and a pidfd for its process.
+"""The host's end of one kernel: its socket, and a pidfd for its process.
 
 Code in a kernel can write anything to its socket and can make its process exit at any time,
 so this end trusts neither:
@@ -18,9 +18,44 @@ import select
 import signal
 import socket
 
+import base64
+import binascii
+
 import orjson
 
+from codeinterp.sandbox.types import Limits
+
 CHUNK = 256 * 1024
+START_BYTES = 64 * 1024  # what a kernel's start may send (its PID, or why it failed)
+# Beyond its output budget, what a kernel may send per execution: its start, the end of the cell,
+# notices, and what the previous cell's threads wrote after it ended (charged to that cell's budget).
+PROTOCOL_SLACK = 64 * 1024
+
+_FIELDS = {"stream": ("text",), "result": ("text",), "display": ("png",), "error": ("traceback", "ename", "evalue"),
+           "notice": ("text",), "done": ("status",)}
+
+
+def well_formed(message: object) -> bool:
+    """A message as kernel.py sends it (code in the kernel can write anything to its socket)."""
+    if not isinstance(message, dict):
+        return False
+    fields = _FIELDS.get(message.get("type"), ())
+    if not all(isinstance(message.get(key), str) for key in fields):
+        return False
+    if not isinstance(message.get("text", ""), str):
+        return False
+    if message.get("type") == "display":
+        try:
+            base64.b64decode(message["png"], validate=True)
+        except (binascii.Error, ValueError):
+            return False
+    return True
+
+
+def wire_budget(limits: Limits) -> int:
+    """Bytes read from a kernel per execution: the output cap of this cell and of the one before
+    (whose threads may still write), and the protocol's own messages."""
+    return 2 * limits.output_bytes + PROTOCOL_SLACK
 
 
 class OutputOverrun(Exception):
