@@ -1,7 +1,8 @@
 """One sandbox session per thread.
 
 A thread's session starts the first time the model runs code, lives on while it is used and
-expires one hour after its last use (the sandbox manager enforces the expiry). Input files
+expires `CODEINTERP_SANDBOX_IDLE_EXPIRY_SECONDS` (an hour) after its last use (the sandbox
+backend enforces the expiry). Input files
 (assistant and thread `tool_resources`, message attachments) are copied into /mnt/data under
 their original names, with a suffix where two names collide. Files the code writes become
 files with purpose `assistants_output`.
@@ -16,8 +17,10 @@ from dataclasses import dataclass, field
 from codeinterp.config import Settings
 from codeinterp.runs.prompt import RunPart
 from codeinterp.runs.python_tool import NotSaved, SavedOutputs
+from codeinterp.runs.turn_loop import CodeExecutor, NoSessionFree, Stopped
 from codeinterp.sandbox.manager import SandboxManager
-from codeinterp.sandbox.types import ExecutionResult, SessionLimitReached
+from codeinterp.sandbox.interface import OutputCallback
+from codeinterp.sandbox.types import ExecutionResult, SessionClosed, SessionLimitReached
 from codeinterp.store.blobs import BlobTooLarge
 from codeinterp.store.db import Database
 from codeinterp.store import files as file_store
@@ -26,14 +29,9 @@ from codeinterp.store.usage import record_session
 
 log = logging.getLogger(__name__)
 
-SESSION_EXPIRY_SECONDS = 3600.0
 MAX_NAME_BYTES = 255  # of a file name in /mnt/data (the filesystem's limit)
 MAX_EXTENSION_BYTES = 32  # a longer "extension" is not one: the name is shortened as a whole
 MB = 1024 * 1024
-
-
-class NoSessionFree(Exception):
-    """Every sandbox session the project (or the server) may have is running code."""
 
 
 @dataclass
@@ -124,7 +122,7 @@ class ThreadSessions:
         return ts
 
     def _forget_expired(self) -> None:
-        limit = time.monotonic() - SESSION_EXPIRY_SECONDS
+        limit = time.monotonic() - self.settings.sandbox_idle_expiry_seconds
         for thread_id, ts in list(self._threads.items()):
             if ts.last_used < limit and not ts.lock.locked():
                 del self._threads[thread_id]
@@ -153,12 +151,12 @@ class ThreadSessions:
             raise NoSessionFree(f"This project already has {cap} sandbox sessions running code, its limit; "
                                 "try again when one of its runs ends.")
         try:
-            return await self.sandboxes.create_session(expiry_seconds=SESSION_EXPIRY_SECONDS)
+            return await self.sandboxes.create_session()
         except SessionLimitReached:
             if not await self._close_idle(None):
                 raise NoSessionFree(f"All {self.settings.sandbox_max_sessions} sandbox sessions of this server "
                                     "are running code; try again when one ends.") from None
-        return await self.sandboxes.create_session(expiry_seconds=SESSION_EXPIRY_SECONDS)
+        return await self.sandboxes.create_session()
 
     def _live(self, project_id: str | None) -> list[ThreadSession]:
         """Threads (of the project, or all) whose sandbox session is open."""
@@ -296,3 +294,68 @@ class ThreadSessions:
                     log.debug("closing session of %s failed", ts.thread_id, exc_info=True)
         self._threads.clear()
 
+
+
+NOTE_STATE_LOST = ("[note: this thread's earlier session ended (it expired, was closed to make room for "
+                   "other sessions, or the server restarted); "
+                   "variables and files made in it are gone, input files were copied again]\n")
+
+
+class ThreadCodeExecutor(CodeExecutor):
+    """The code tool of a thread's runs: its sandbox session, started or replaced as needed, its
+    outputs stored as the thread's files."""
+
+    def __init__(self, sessions: ThreadSessions, ts: ThreadSession) -> None:
+        self.sessions = sessions
+        self.ts = ts
+        self._running = None  # the sandbox session while code runs
+
+    async def execute(self, code: str, timeout: float | None, on_output: OutputCallback,
+                      deadline: float | None) -> tuple[ExecutionResult, SavedOutputs, str]:
+        async with self.ts.lock:
+            result, note = await self._execute(code, timeout, on_output, deadline)
+            _valid_text(result)
+            saved = await self.sessions.store_outputs(self.ts, result, deadline=deadline)
+        return result, saved, note
+
+    async def _execute(self, code: str, timeout: float | None, on_output: OutputCallback,
+                       deadline: float | None) -> tuple[ExecutionResult, str]:
+        """Run the code in the thread's session (a session that closed meanwhile is replaced once)."""
+        ts = self.ts
+        for attempt in (1, 2):
+            sandbox = await self._sandbox(deadline)
+            note = ""
+            if ts.state_lost:
+                note = NOTE_STATE_LOST
+                ts.state_lost = False
+            self._running = sandbox
+            try:
+                return await sandbox.execute(code, timeout=timeout, on_output=on_output), note
+            except SessionClosed:
+                if attempt == 2:
+                    raise
+                self.sessions.forget_sandbox(ts)
+            finally:
+                self._running = None
+        raise AssertionError("unreachable")
+
+    async def _sandbox(self, deadline: float | None):
+        """The thread's session, not waited for past `deadline`."""
+        left = None if deadline is None else max(0.0, deadline - time.time())
+        try:
+            async with asyncio.timeout(left):
+                return await self.sessions.sandbox(self.ts)
+        except TimeoutError:
+            raise Stopped("expired") from None
+
+    async def interrupt(self) -> None:
+        if self._running is not None:
+            await self._running.interrupt()
+
+
+def _valid_text(result: ExecutionResult) -> None:
+    """Make the text a sandbox sent valid UTF-8 (it is stored, streamed and sent to the model)."""
+    for output in result.outputs:
+        output.text = valid_utf8(output.text)
+        output.ename = output.ename and valid_utf8(output.ename)
+        output.evalue = output.evalue and valid_utf8(output.evalue)
