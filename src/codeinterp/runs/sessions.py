@@ -110,7 +110,8 @@ class ThreadSessions:
         self.sandboxes = sandboxes
         self.settings = settings
         self._threads: dict[str, ThreadSession] = {}
-        self._starting = asyncio.Lock()  # sessions start one at a time, so that they are counted right
+        self._starting = asyncio.Lock()  # held while a new session is counted against the cap
+        self._pending: dict[str, int] = {}  # project id -> sessions starting now
 
     def get(self, project_id: str, thread_id: str) -> ThreadSession:
         self._forget_expired()
@@ -133,8 +134,7 @@ class ThreadSessions:
         if ts.sandbox is not None and self.sandboxes.get(ts.sandbox.id) is None:
             self.forget_sandbox(ts)  # expired or closed by the manager
         if ts.sandbox is None:
-            async with self._starting:
-                ts.sandbox = await self._new_sandbox(ts.project_id)
+            ts.sandbox = await self._new_sandbox(ts.project_id)
             ts.copied.clear()
             async with self.db.session() as session:
                 await record_session(session, ts.project_id, ts.sandbox.id)
@@ -147,16 +147,22 @@ class ThreadSessions:
         recently used idle session (of the project, or of any) is closed first; when every one is
         running code, NoSessionFree."""
         cap = self.settings.project_max_sessions
-        if len(self._live(project_id)) >= cap and not await self._close_idle(project_id):
-            raise NoSessionFree(f"This project already has {cap} sandbox sessions running code, its limit; "
-                                "try again when one of its runs ends.")
+        async with self._starting:  # the count and the place it takes are one step; the start is not
+            if (len(self._live(project_id)) + self._pending.get(project_id, 0) >= cap
+                    and not await self._close_idle(project_id)):
+                raise NoSessionFree(f"This project already has {cap} sandbox sessions running code, its limit; "
+                                    "try again when one of its runs ends.")
+            self._pending[project_id] = self._pending.get(project_id, 0) + 1
         try:
+            try:
+                return await self.sandboxes.create_session()
+            except SessionLimitReached:
+                if not await self._close_idle(None):
+                    raise NoSessionFree(f"All {self.settings.sandbox_max_sessions} sandbox sessions of this server "
+                                        "are running code; try again when one ends.") from None
             return await self.sandboxes.create_session()
-        except SessionLimitReached:
-            if not await self._close_idle(None):
-                raise NoSessionFree(f"All {self.settings.sandbox_max_sessions} sandbox sessions of this server "
-                                    "are running code; try again when one ends.") from None
-        return await self.sandboxes.create_session()
+        finally:
+            self._pending[project_id] -= 1
 
     def _live(self, project_id: str | None) -> list[ThreadSession]:
         """Threads (of the project, or all) whose sandbox session is open."""
