@@ -80,6 +80,7 @@ class RunEngine:
 
     async def start(self) -> None:
         """Runs a previous process left unfinished end as `failed`, saying why."""
+        await self.sessions.start()
         t = now()
         async with self.db.session() as s:
             stale = (await s.execute(select(Run.id).where(Run.status.in_(ACTIVE_RUN_STATUSES)))).scalars().all()

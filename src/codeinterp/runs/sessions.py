@@ -1,6 +1,7 @@
-"""One sandbox session per thread.
+"""One container per thread: its sandbox session, its files, its expiry.
 
-A thread's session starts the first time the model runs code, lives on while it is used and
+A thread's container (a row of `containers`, see `codeinterp.store.containers`) is made the
+first time the model runs code in the thread; its sandbox session starts then, lives on while it is used and
 expires `CODEINTERP_SANDBOX_IDLE_EXPIRY_SECONDS` (an hour) after its last use (the sandbox
 backend enforces the expiry). Input files
 (assistant and thread `tool_resources`, message attachments) are copied into /mnt/data under
@@ -23,6 +24,7 @@ from codeinterp.sandbox.interface import OutputCallback
 from codeinterp.sandbox.types import ExecutionResult, SessionClosed, SessionLimitReached
 from codeinterp.store.blobs import BlobTooLarge
 from codeinterp.store.db import Database
+from codeinterp.store import containers as container_store
 from codeinterp.store import files as file_store
 from codeinterp.store.text import valid_utf8
 from codeinterp.store.usage import record_session
@@ -32,6 +34,7 @@ log = logging.getLogger(__name__)
 MAX_NAME_BYTES = 255  # of a file name in /mnt/data (the filesystem's limit)
 MAX_EXTENSION_BYTES = 32  # a longer "extension" is not one: the name is shortened as a whole
 MB = 1024 * 1024
+TOUCH_INTERVAL_SECONDS = 30.0  # a container's last_active_at is written at most this often (expiry is in minutes)
 
 
 @dataclass
@@ -52,6 +55,8 @@ class ThreadSession:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     last_used: float = field(default_factory=time.monotonic)
     ended_runs: dict[str, RunPart] = field(default_factory=dict)  # run id -> its part of the prompt, once ended
+    container_id: str | None = None  # the thread's container, once code ran
+    touched_at: float = 0.0  # when the container's last_active_at was last written (monotonic)
 
     def assign_inputs(self, files: list[tuple[str, str]]) -> None:
         """Give each new (file id, filename) a free path under /mnt/data."""
@@ -113,6 +118,11 @@ class ThreadSessions:
         self._starting = asyncio.Lock()  # held while a new session is counted against the cap
         self._pending: dict[str, int] = {}  # project id -> sessions starting now
 
+    async def start(self) -> None:
+        """Containers left by a previous process keep their files' rows, not their sessions."""
+        async with self.db.transaction() as c:
+            await container_store.forget_sessions(c)
+
     def get(self, project_id: str, thread_id: str) -> ThreadSession:
         self._forget_expired()
         ts = self._threads.get(thread_id)
@@ -134,13 +144,28 @@ class ThreadSessions:
         if ts.sandbox is not None and self.sandboxes.get(ts.sandbox.id) is None:
             self.forget_sandbox(ts)  # expired or closed by the manager
         if ts.sandbox is None:
+            if ts.container_id is None:
+                async with self.db.transaction() as c:
+                    ts.container_id = await container_store.thread_container(
+                        c, ts.project_id, ts.thread_id, container_store.minutes(self.settings.sandbox_idle_expiry_seconds))
             ts.sandbox = await self._new_sandbox(ts.project_id)
             ts.copied.clear()
             async with self.db.session() as session:
                 await record_session(session, ts.project_id, ts.sandbox.id)
+                c = await session.connection()
+                await container_store.drop_files(c, ts.container_id)  # a new session holds none of them yet
+                await container_store.touch(c, ts.container_id, ts.sandbox.id)
                 await session.commit()
+            ts.touched_at = time.monotonic()
         await self._copy_inputs(ts)
         return ts.sandbox
+
+    async def touch(self, ts: ThreadSession) -> None:
+        """The container was used now: its last_active_at is written (at most twice a minute)."""
+        if ts.container_id is not None and time.monotonic() - ts.touched_at >= TOUCH_INTERVAL_SECONDS:
+            async with self.db.transaction() as c:
+                await container_store.touch(c, ts.container_id)
+            ts.touched_at = time.monotonic()
 
     async def _new_sandbox(self, project_id: str):
         """A new sandbox session for the project. At the project's cap (or the server's), the least
@@ -184,14 +209,16 @@ class ThreadSessions:
         return True
 
     async def close_thread(self, project_id: str, thread_id: str) -> None:
-        """A deleted thread's sandbox session ends now rather than at its expiry."""
-        ts = self._threads.get(thread_id)
-        if ts is None or ts.project_id != project_id:
-            return
-        del self._threads[thread_id]
-        if ts.sandbox is not None:
+        """A deleted thread's sandbox session ends now rather than at its expiry, and its container goes."""
+        ts = self._threads.pop(thread_id, None)
+        if ts is not None and ts.project_id != project_id:
+            self._threads[thread_id] = ts
+            ts = None
+        if ts is not None and ts.sandbox is not None:
             async with ts.lock:
                 await ts.sandbox.close()
+        async with self.db.transaction() as c:
+            await container_store.delete_thread_container(c, project_id, thread_id)
 
     def forget_sandbox(self, ts: ThreadSession) -> None:
         ts.sandbox = None
@@ -204,12 +231,16 @@ class ThreadSessions:
             return
         async with self.db.session() as session:  # released before copying: other runs share the database
             sources = [(f, await file_store.content_source(session, ts.project_id, f.file_id)) for f in missing]
+        copied = []
         for f, source in sources:
             if source is None:
                 log.warning("input file %s is gone; not copied", f.file_id)
             else:
                 await ts.sandbox.put_file(f.path, source)
+                copied.append((f"/mnt/data/{f.path}", "user", source.stat().st_size, f.file_id))
             ts.copied.add(f.file_id)
+        async with self.db.transaction() as c:
+            await container_store.add_files(c, ts.container_id, ts.project_id, copied)
 
     async def store_outputs(self, ts: ThreadSession, result: ExecutionResult,
                             deadline: float | None = None) -> SavedOutputs:
@@ -258,7 +289,7 @@ class ThreadSessions:
                     budget -= size
                     room -= size
                     stored.append((f"/mnt/data/{path}", file_id, size, path))
-            kept = await self._add_rows(ts.project_id, stored, quota)
+            kept = await self._add_rows(ts, stored, quota)
         except BaseException:
             for _, file_id, _, _ in stored:
                 await asyncio.to_thread(file_store.blob_store().delete, file_id)
@@ -274,12 +305,14 @@ class ThreadSessions:
                 out.files.append(path)
         return out
 
-    async def _add_rows(self, project_id: str, stored: list[tuple[str, str, int, str | None]], quota: int) -> set[str]:
+    async def _add_rows(self, ts: ThreadSession, stored: list[tuple[str, str, int, str | None]], quota: int) -> set[str]:
         """Add the rows of the stored blobs that fit in the project's quota (checked again now, with
-        the project locked, against what other writers added meanwhile); the ids of those added."""
+        the project locked, against what other writers added meanwhile), and record the files as the
+        container's; the ids of those added."""
         kept: set[str] = set()
         if not stored:
             return kept
+        project_id = ts.project_id
         async with self.db.session() as session:
             room = quota - await file_store.storage_used(session, project_id, lock=True)
             for filename, file_id, size, _ in stored:
@@ -288,6 +321,9 @@ class ThreadSessions:
                                                   file_store.OUTPUT_PURPOSE)
                     room -= size
                     kept.add(file_id)
+            await container_store.add_files(await session.connection(), ts.container_id, project_id, [
+                (filename, "assistant", size, file_id) for filename, file_id, size, path in stored
+                if path is not None and file_id in kept])
             await session.commit()
         return kept
 
@@ -322,6 +358,7 @@ class ThreadCodeExecutor(CodeExecutor):
             result, note = await self._execute(code, timeout, on_output, deadline)
             _valid_text(result)
             saved = await self.sessions.store_outputs(self.ts, result, deadline=deadline)
+            await self.sessions.touch(self.ts)
         return result, saved, note
 
     async def _execute(self, code: str, timeout: float | None, on_output: OutputCallback,
