@@ -82,7 +82,7 @@ def test_stream_with_event_handler_in_order(client, assistant, upstream):
 
     assert squash(handler.events) == ONE_CELL_EVENTS
     assert handler.code == code  # the input deltas add up to the code, each carrying only new text
-    assert handler.logs == ["total 45\n90\n"]
+    assert "".join(handler.logs) == "total 45\n90\n"  # streamed while the cell ran, each delta only new text
     assert handler.text == "The total is 45 and twice that is 90."
     assert run.status == "completed"
     assert messages[0].content[0].text.value == handler.text
@@ -119,12 +119,12 @@ def test_raw_stream_deltas_carry_only_new_text_and_indices(client, assistant, up
     step_deltas = [e.data.delta.step_details.tool_calls[0] for e in events if e.event == "thread.run.step.delta"]
     assert all(d.index == 0 for d in step_deltas)
     assert step_deltas[0].id and step_deltas[0].type == "code_interpreter"
-    outputs = step_deltas[-1].code_interpreter.outputs
-    assert [(o.index, o.type) for o in outputs] == [(0, "logs"), (1, "image")]
+    outputs = [o for d in step_deltas for o in (d.code_interpreter.outputs or [])]
+    assert list(dict.fromkeys((o.index, o.type) for o in outputs)) == [(0, "logs"), (1, "image")]
 
     completed = next(e.data for e in events if e.event == "thread.message.completed")
     assert [b.type for b in completed.content] == ["image_file", "text"]
-    assert completed.content[0].image_file.file_id == outputs[1].image.file_id
+    assert completed.content[0].image_file.file_id == next(o for o in outputs if o.type == "image").image.file_id
     assert completed.content[1].text.annotations[0].text == "sandbox:/mnt/data/out.txt"
     assert events[-1].event == "thread.run.completed"
 
@@ -229,3 +229,20 @@ def test_stream_ends_with_done_and_failed_run(server, client, assistant, upstrea
     name, data = blocks[-2].split("\n", 1)
     assert name == "event: thread.run.failed"
     assert json.loads(data[len("data: "):])["last_error"]["code"] == "server_error"
+
+
+def test_code_output_streams_while_the_cell_runs(client, assistant, upstream):
+    """Each print reaches the stream as its own logs delta while the cell still runs, and the
+    pieces add up to the step's stored logs."""
+    upstream.script([python("import sys, time\nsys.stdout.write('first\\n')\ntime.sleep(1)\nsys.stdout.write('second\\n')\npass"),
+                     {"text": "done"}])
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "Go"}])
+    events = list(client.beta.threads.runs.create(thread.id, assistant_id=assistant.id, stream=True))
+    names = [e.event for e in events]
+    logs = [(n, o.logs) for n, e in enumerate(events) if e.event == "thread.run.step.delta"
+            for o in (e.data.delta.step_details.tool_calls[0].code_interpreter.outputs or []) if o.type == "logs"]
+    assert [text for _, text in logs] == ["first\n", "second\n"]
+    step_done = names.index("thread.run.step.completed")
+    assert all(n < step_done for n, _ in logs)
+    steps = client.beta.threads.runs.steps.list(events[-1].data.id, thread_id=thread.id, order="asc").data
+    assert steps[0].step_details.tool_calls[0].code_interpreter.outputs[0].logs == "first\nsecond\n"

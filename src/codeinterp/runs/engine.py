@@ -18,7 +18,8 @@ from sqlalchemy import bindparam, insert, select, update
 from codeinterp.config import Settings
 from codeinterp.models.client import ChatClient, UpstreamError
 from codeinterp.runs.events import Event, EventChannel, event
-from codeinterp.runs.loop import ActiveRun, RunCancelled, RunLoop, RunStopped
+from codeinterp.runs.assistants_run import ActiveRun, RunLeg
+from codeinterp.runs.turn_loop import Cancelled, Stopped
 from codeinterp.runs.sessions import ThreadSessions
 from codeinterp.store.assistants import (
     Assistant, Message, Thread, create_message, create_thread, message_to_dict, thread_to_dict,
@@ -79,6 +80,7 @@ class RunEngine:
 
     async def start(self) -> None:
         """Runs a previous process left unfinished end as `failed`, saying why."""
+        await self.sessions.start()
         t = now()
         async with self.db.session() as s:
             stale = (await s.execute(select(Run.id).where(Run.status.in_(ACTIVE_RUN_STATUSES)))).scalars().all()
@@ -234,16 +236,16 @@ class RunEngine:
             return await self._end_now(project_id, run_id, "cancelled")
         ar.cancel_requested = True
         ar.publish("thread.run.cancelling", run_dict)
-        if ar.executing is not None:
-            asyncio.create_task(self._interrupt(ar.executing))
+        if ar.executing:
+            asyncio.create_task(self._interrupt(ar))
         else:
             ar.task.cancel()
         asyncio.get_running_loop().call_later(CANCEL_GRACE_SECONDS, self._force_cancel, ar)
         return run_dict
 
-    async def _interrupt(self, sandbox) -> None:
+    async def _interrupt(self, ar: ActiveRun) -> None:
         try:
-            await sandbox.interrupt()
+            await ar.turn.executor.interrupt()
         except Exception:
             log.warning("interrupting a cancelled run's code failed", exc_info=True)
 
@@ -255,17 +257,17 @@ class RunEngine:
 
     async def _drive(self, ar: ActiveRun, resume: bool) -> None:
         try:
-            await RunLoop(ar, self.db, self.sessions, self._client,
-                          self.settings.sandbox_exec_timeout_seconds).run()
-        except (RunCancelled, asyncio.CancelledError):
+            await RunLeg(ar, self.db, self.sessions, self._client,
+                         self.settings.sandbox_exec_timeout_seconds).run()
+        except (Cancelled, asyncio.CancelledError):
             ar.finishing = True
             asyncio.current_task().uncancel()
             if self._stopping:
                 return  # left as it is: `start()` of the next process ends it as failed
-            if ar.executing is not None:
-                await self._interrupt(ar.executing)
+            if ar.executing:
+                await self._interrupt(ar)
             await self._finish(ar, "cancelled")
-        except RunStopped as stop:
+        except Stopped as stop:
             await self._finish(ar, stop.status, last_error=stop.last_error,
                                incomplete_reason=stop.incomplete_reason)
         except UpstreamError as error:

@@ -1,7 +1,9 @@
-"""One sandbox session per thread.
+"""One container per thread: its sandbox session, its files, its expiry.
 
-A thread's session starts the first time the model runs code, lives on while it is used and
-expires one hour after its last use (the sandbox manager enforces the expiry). Input files
+A thread's container (a row of `containers`, see `codeinterp.store.containers`) is made the
+first time the model runs code in the thread; its sandbox session starts then, lives on while it is used and
+expires `CODEINTERP_SANDBOX_IDLE_EXPIRY_SECONDS` (an hour) after its last use (the sandbox
+backend enforces the expiry). Input files
 (assistant and thread `tool_resources`, message attachments) are copied into /mnt/data under
 their original names, with a suffix where two names collide. Files the code writes become
 files with purpose `assistants_output`.
@@ -16,24 +18,22 @@ from dataclasses import dataclass, field
 from codeinterp.config import Settings
 from codeinterp.runs.prompt import RunPart
 from codeinterp.runs.python_tool import NotSaved, SavedOutputs
-from codeinterp.sandbox.interface import SandboxBackend, SandboxSession
-from codeinterp.sandbox.types import ExecutionResult, FileTooLarge, SessionLimitReached
+from codeinterp.runs.turn_loop import CodeExecutor, NoSessionFree, Stopped
+from codeinterp.sandbox.interface import OutputCallback, SandboxBackend, SandboxSession
+from codeinterp.sandbox.types import ExecutionResult, FileTooLarge, SessionClosed, SessionLimitReached
 from codeinterp.store.blobs import BlobTooLarge, read_chunks
 from codeinterp.store.db import Database
+from codeinterp.store import containers as container_store
 from codeinterp.store import files as file_store
 from codeinterp.store.text import valid_utf8
 from codeinterp.store.usage import record_session
 
 log = logging.getLogger(__name__)
 
-SESSION_EXPIRY_SECONDS = 3600.0
 MAX_NAME_BYTES = 255  # of a file name in /mnt/data (the filesystem's limit)
 MAX_EXTENSION_BYTES = 32  # a longer "extension" is not one: the name is shortened as a whole
 MB = 1024 * 1024
-
-
-class NoSessionFree(Exception):
-    """Every sandbox session the project (or the server) may have is running code."""
+TOUCH_INTERVAL_SECONDS = 30.0  # a container's last_active_at is written at most this often (expiry is in minutes)
 
 
 @dataclass
@@ -54,6 +54,8 @@ class ThreadSession:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     last_used: float = field(default_factory=time.monotonic)
     ended_runs: dict[str, RunPart] = field(default_factory=dict)  # run id -> its part of the prompt, once ended
+    container_id: str | None = None  # the thread's container, once code ran
+    touched_at: float = 0.0  # when the container's last_active_at was last written (monotonic)
 
     def assign_inputs(self, files: list[tuple[str, str]]) -> None:
         """Give each new (file id, filename) a free path under /mnt/data."""
@@ -112,7 +114,13 @@ class ThreadSessions:
         self.sandboxes = sandboxes
         self.settings = settings
         self._threads: dict[str, ThreadSession] = {}
-        self._starting = asyncio.Lock()  # sessions start one at a time, so that they are counted right
+        self._starting = asyncio.Lock()  # held while a new session is counted against the cap
+        self._pending: dict[str, int] = {}  # project id -> sessions starting now
+
+    async def start(self) -> None:
+        """Containers left by a previous process keep their files' rows, not their sessions."""
+        async with self.db.transaction() as c:
+            await container_store.forget_sessions(c)
 
     def get(self, project_id: str, thread_id: str) -> ThreadSession:
         self._forget_expired()
@@ -124,7 +132,7 @@ class ThreadSessions:
         return ts
 
     def _forget_expired(self) -> None:
-        limit = time.monotonic() - SESSION_EXPIRY_SECONDS
+        limit = time.monotonic() - self.settings.sandbox_idle_expiry_seconds
         for thread_id, ts in list(self._threads.items()):
             if ts.last_used < limit and not ts.lock.locked():
                 del self._threads[thread_id]
@@ -135,30 +143,50 @@ class ThreadSessions:
         if ts.sandbox is not None and self.sandboxes.get(ts.sandbox.id) is None:
             self.forget_sandbox(ts)  # expired or closed by the manager
         if ts.sandbox is None:
-            async with self._starting:
-                ts.sandbox = await self._new_sandbox(ts.project_id)
+            if ts.container_id is None:
+                async with self.db.transaction() as c:
+                    ts.container_id = await container_store.thread_container(
+                        c, ts.project_id, ts.thread_id, container_store.minutes(self.settings.sandbox_idle_expiry_seconds))
+            ts.sandbox = await self._new_sandbox(ts.project_id)
             ts.copied.clear()
             async with self.db.session() as session:
                 await record_session(session, ts.project_id, ts.sandbox.id)
+                c = await session.connection()
+                await container_store.drop_files(c, ts.container_id)  # a new session holds none of them yet
+                await container_store.touch(c, ts.container_id, ts.sandbox.id)
                 await session.commit()
+            ts.touched_at = time.monotonic()
         await self._copy_inputs(ts)
         return ts.sandbox
+
+    async def touch(self, ts: ThreadSession) -> None:
+        """The container was used now: its last_active_at is written (at most twice a minute)."""
+        if ts.container_id is not None and time.monotonic() - ts.touched_at >= TOUCH_INTERVAL_SECONDS:
+            async with self.db.transaction() as c:
+                await container_store.touch(c, ts.container_id)
+            ts.touched_at = time.monotonic()
 
     async def _new_sandbox(self, project_id: str):
         """A new sandbox session for the project. At the project's cap (or the server's), the least
         recently used idle session (of the project, or of any) is closed first; when every one is
         running code, NoSessionFree."""
         cap = self.settings.project_max_sessions
-        if len(self._live(project_id)) >= cap and not await self._close_idle(project_id):
-            raise NoSessionFree(f"This project already has {cap} sandbox sessions running code, its limit; "
-                                "try again when one of its runs ends.")
+        async with self._starting:  # the count and the place it takes are one step; the start is not
+            if (len(self._live(project_id)) + self._pending.get(project_id, 0) >= cap
+                    and not await self._close_idle(project_id)):
+                raise NoSessionFree(f"This project already has {cap} sandbox sessions running code, its limit; "
+                                    "try again when one of its runs ends.")
+            self._pending[project_id] = self._pending.get(project_id, 0) + 1
         try:
-            return await self.sandboxes.create_session(expiry_seconds=SESSION_EXPIRY_SECONDS)
-        except SessionLimitReached:
-            if not await self._close_idle(None):
-                raise NoSessionFree(f"All {self.settings.sandbox_max_sessions} sandbox sessions of this server "
-                                    "are running code; try again when one ends.") from None
-        return await self.sandboxes.create_session(expiry_seconds=SESSION_EXPIRY_SECONDS)
+            try:
+                return await self.sandboxes.create_session()
+            except SessionLimitReached:
+                if not await self._close_idle(None):
+                    raise NoSessionFree(f"All {self.settings.sandbox_max_sessions} sandbox sessions of this server "
+                                        "are running code; try again when one ends.") from None
+            return await self.sandboxes.create_session()
+        finally:
+            self._pending[project_id] -= 1
 
     def _live(self, project_id: str | None) -> list[ThreadSession]:
         """Threads (of the project, or all) whose sandbox session is open."""
@@ -180,14 +208,16 @@ class ThreadSessions:
         return True
 
     async def close_thread(self, project_id: str, thread_id: str) -> None:
-        """A deleted thread's sandbox session ends now rather than at its expiry."""
-        ts = self._threads.get(thread_id)
-        if ts is None or ts.project_id != project_id:
-            return
-        del self._threads[thread_id]
-        if ts.sandbox is not None:
+        """A deleted thread's sandbox session ends now rather than at its expiry, and its container goes."""
+        ts = self._threads.pop(thread_id, None)
+        if ts is not None and ts.project_id != project_id:
+            self._threads[thread_id] = ts
+            ts = None
+        if ts is not None and ts.sandbox is not None:
             async with ts.lock:
                 await ts.sandbox.close()
+        async with self.db.transaction() as c:
+            await container_store.delete_thread_container(c, project_id, thread_id)
 
     def forget_sandbox(self, ts: ThreadSession) -> None:
         ts.sandbox = None
@@ -200,12 +230,16 @@ class ThreadSessions:
             return
         async with self.db.session() as session:  # released before copying: other runs share the database
             sources = [(f, await file_store.content_source(session, ts.project_id, f.file_id)) for f in missing]
+        copied = []
         for f, source in sources:
             if source is None:
                 log.warning("input file %s is gone; not copied", f.file_id)
             else:
                 await ts.sandbox.put_file(f.path, read_chunks(source))
+                copied.append((f"/mnt/data/{f.path}", "user", source.stat().st_size, f.file_id))
             ts.copied.add(f.file_id)
+        async with self.db.transaction() as c:
+            await container_store.add_files(c, ts.container_id, ts.project_id, copied)
 
     async def store_outputs(self, ts: ThreadSession, result: ExecutionResult,
                             deadline: float | None = None) -> SavedOutputs:
@@ -254,7 +288,7 @@ class ThreadSessions:
                     budget -= size
                     room -= size
                     stored.append((f"/mnt/data/{path}", file_id, size, path))
-            kept = await self._add_rows(ts.project_id, stored, quota)
+            kept = await self._add_rows(ts, stored, quota)
         except BaseException:
             for _, file_id, _, _ in stored:
                 await asyncio.to_thread(file_store.blob_store().delete, file_id)
@@ -270,12 +304,14 @@ class ThreadSessions:
                 out.files.append(path)
         return out
 
-    async def _add_rows(self, project_id: str, stored: list[tuple[str, str, int, str | None]], quota: int) -> set[str]:
+    async def _add_rows(self, ts: ThreadSession, stored: list[tuple[str, str, int, str | None]], quota: int) -> set[str]:
         """Add the rows of the stored blobs that fit in the project's quota (checked again now, with
-        the project locked, against what other writers added meanwhile); the ids of those added."""
+        the project locked, against what other writers added meanwhile), and record the files as the
+        container's; the ids of those added."""
         kept: set[str] = set()
         if not stored:
             return kept
+        project_id = ts.project_id
         async with self.db.session() as session:
             room = quota - await file_store.storage_used(session, project_id, lock=True)
             for filename, file_id, size, _ in stored:
@@ -284,6 +320,9 @@ class ThreadSessions:
                                                   file_store.OUTPUT_PURPOSE)
                     room -= size
                     kept.add(file_id)
+            await container_store.add_files(await session.connection(), ts.container_id, project_id, [
+                (filename, "assistant", size, file_id) for filename, file_id, size, path in stored
+                if path is not None and file_id in kept])
             await session.commit()
         return kept
 
@@ -296,3 +335,69 @@ class ThreadSessions:
                     log.debug("closing session of %s failed", ts.thread_id, exc_info=True)
         self._threads.clear()
 
+
+
+NOTE_STATE_LOST = ("[note: this thread's earlier session ended (it expired, was closed to make room for "
+                   "other sessions, or the server restarted); "
+                   "variables and files made in it are gone, input files were copied again]\n")
+
+
+class ThreadCodeExecutor(CodeExecutor):
+    """The code tool of a thread's runs: its sandbox session, started or replaced as needed, its
+    outputs stored as the thread's files."""
+
+    def __init__(self, sessions: ThreadSessions, ts: ThreadSession) -> None:
+        self.sessions = sessions
+        self.ts = ts
+        self._running = None  # the sandbox session while code runs
+
+    async def execute(self, code: str, timeout: float | None, on_output: OutputCallback,
+                      deadline: float | None) -> tuple[ExecutionResult, SavedOutputs, str]:
+        async with self.ts.lock:
+            result, note = await self._execute(code, timeout, on_output, deadline)
+            _valid_text(result)
+            saved = await self.sessions.store_outputs(self.ts, result, deadline=deadline)
+            await self.sessions.touch(self.ts)
+        return result, saved, note
+
+    async def _execute(self, code: str, timeout: float | None, on_output: OutputCallback,
+                       deadline: float | None) -> tuple[ExecutionResult, str]:
+        """Run the code in the thread's session (a session that closed meanwhile is replaced once)."""
+        ts = self.ts
+        for attempt in (1, 2):
+            sandbox = await self._sandbox(deadline)
+            note = ""
+            if ts.state_lost:
+                note = NOTE_STATE_LOST
+                ts.state_lost = False
+            self._running = sandbox
+            try:
+                return await sandbox.execute(code, timeout=timeout, on_output=on_output), note
+            except SessionClosed:
+                if attempt == 2:
+                    raise
+                self.sessions.forget_sandbox(ts)
+            finally:
+                self._running = None
+        raise AssertionError("unreachable")
+
+    async def _sandbox(self, deadline: float | None):
+        """The thread's session, not waited for past `deadline`."""
+        left = None if deadline is None else max(0.0, deadline - time.time())
+        try:
+            async with asyncio.timeout(left):
+                return await self.sessions.sandbox(self.ts)
+        except TimeoutError:
+            raise Stopped("expired") from None
+
+    async def interrupt(self) -> None:
+        if self._running is not None:
+            await self._running.interrupt()
+
+
+def _valid_text(result: ExecutionResult) -> None:
+    """Make the text a sandbox sent valid UTF-8 (it is stored, streamed and sent to the model)."""
+    for output in result.outputs:
+        output.text = valid_utf8(output.text)
+        output.ename = output.ename and valid_utf8(output.ename)
+        output.evalue = output.evalue and valid_utf8(output.evalue)

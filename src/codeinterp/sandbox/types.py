@@ -62,15 +62,22 @@ class ExecutionResult:
     @property
     def text(self) -> str:
         """The output as the model sees it: streams, result, traceback and notices, in order."""
-        parts: list[str] = []
+        text = ""
         for output in self.outputs:
-            if output.kind in ("stdout", "stderr"):
-                parts.append(output.text)
-            elif output.kind != "image" and output.text:
-                if parts and not parts[-1].endswith("\n"):
-                    parts.append("\n")
-                parts.append(output.text if output.text.endswith("\n") else output.text + "\n")
-        return "".join(parts)
+            text += text_piece(text, output)
+        return text
+
+
+def text_piece(text_so_far: str, output: OutputEvent) -> str:
+    """What `output` adds to an execution's text (`ExecutionResult.text`) after `text_so_far`: a
+    stream's text as it is; a result, traceback or notice on lines of its own; nothing for an image.
+    Streaming these pieces as outputs arrive gives the same text as the finished result."""
+    if output.kind in ("stdout", "stderr"):
+        return output.text
+    if output.kind == "image" or not output.text:
+        return ""
+    start = "\n" if text_so_far and not text_so_far.endswith("\n") else ""
+    return start + (output.text if output.text.endswith("\n") else output.text + "\n")
 
 
 @dataclass

@@ -1,0 +1,224 @@
+"""One leg of an Assistants run: the turn loop, recorded as messages, run steps and events.
+
+A leg starts when a run is created (or resumed by `submit_tool_outputs`) and ends when the
+run completes, needs tool outputs, fails, is cancelled, expires or becomes incomplete. `RunLeg`
+builds the prompt from the thread and drives a `TurnLoop` on the thread's code session;
+`AssistantsRecorder` turns what the loop tells it into rows and `thread.run.*` events.
+"""
+
+import asyncio
+from dataclasses import dataclass, field
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from codeinterp.models.client import ChatClient
+from codeinterp.runs import prompt
+from codeinterp.runs.assistants_steps import START_RUN, MessageWriter, ToolStepWriter
+from codeinterp.runs.events import EventChannel
+from codeinterp.runs.python_tool import TOOL_NAME
+from codeinterp.runs.sessions import ThreadCodeExecutor, ThreadSession, ThreadSessions
+from codeinterp.runs.turn_loop import Cancelled, CodeRun, ToolCall, TurnLoop, TurnObserver, TurnParameters
+from codeinterp.sandbox.types import OutputEvent
+from codeinterp.store.assistants import Assistant, Thread
+from codeinterp.store.db import Database
+from codeinterp.store.files import File
+from codeinterp.store.ids import now
+from codeinterp.store.runs import Run, run_to_dict
+
+TOOL_RESOURCES = select(
+    select(Assistant.tool_resources).where(Assistant.id == bindparam("assistant_id")).scalar_subquery(),
+    select(Thread.tool_resources).where(Thread.id == bindparam("thread_id")).scalar_subquery())
+# A leg still going on this long after the run's expires_at is stopped wherever it waits. Every wait
+# has its own deadline at expires_at (an execution's timeout ends there); this one catches the rest.
+LEG_DEADLINE_GRACE_SECONDS = 10.0
+
+
+@dataclass
+class ActiveRun:
+    """What the engine knows about a run while it is not finished."""
+
+    id: str
+    project_id: str
+    thread_id: str
+    assistant_id: str
+    channel: EventChannel = field(default_factory=EventChannel)
+    task: asyncio.Task | None = None
+    cancel_requested: bool = False
+    finishing: bool = False  # the run is being ended; cancelling its task would interrupt that
+    turn: TurnLoop | None = None  # the leg's loop while it runs
+    pending_images: list[str] = field(default_factory=list)  # image file ids not yet in a message
+    message: MessageWriter | None = None
+    tool_step: ToolStepWriter | None = None
+    expiry: asyncio.TimerHandle | None = None
+    position: int = 0  # next step position
+    usage: dict | None = None  # the run's token counts so far; written to the run when a leg ends
+    awaiting_outputs_until: int | None = None  # the leg ended waiting for tool outputs, until the run's expiry
+
+    def publish(self, name: str, data: dict) -> None:
+        self.channel.publish(name, data)
+
+    @property
+    def executing(self) -> bool:
+        return self.turn is not None and self.turn.executing
+
+
+class AssistantsRecorder(TurnObserver):
+    """Writes what the turn loop does as the run's messages and steps, and publishes each change."""
+
+    def __init__(self, ar: ActiveRun, db: Database, thread_session: ThreadSession) -> None:
+        self.ar = ar
+        self.db = db
+        self.thread_session = thread_session
+
+    def next_position(self) -> int:
+        self.ar.position += 1
+        return self.ar.position
+
+    def paths(self) -> dict[str, str]:
+        return self.thread_session.paths()
+
+    async def _open_message(self) -> MessageWriter:
+        images, self.ar.pending_images = self.ar.pending_images, []
+        self.ar.message = MessageWriter(self, images)
+        self.ar.message.open()
+        return self.ar.message
+
+    async def text_delta(self, text: str) -> None:
+        message = self.ar.message or await self._open_message()
+        message.add_text(text)
+
+    async def tool_calls_begin(self) -> None:
+        if self.ar.message is not None:
+            await self.ar.message.close("completed")
+        ToolStepWriter(self).open()
+
+    async def tool_call_named(self, call: ToolCall) -> None:
+        self.ar.tool_step.named(call)
+
+    async def code_delta(self, call: ToolCall, text: str) -> None:
+        self.ar.tool_step.code_delta(call, text)
+
+    async def arguments_delta(self, call: ToolCall, fragment: str) -> None:
+        self.ar.tool_step.arguments_delta(call, fragment)
+
+    async def tool_calls_complete(self, calls: list[ToolCall], usage: dict | None) -> None:
+        if self.ar.message is not None:
+            await self.ar.message.close("completed")
+        self.ar.tool_step.complete(calls)
+        self.ar.tool_step.save_soon(usage)
+
+    async def code_output(self, call: ToolCall, event: OutputEvent) -> None:
+        self.ar.tool_step.code_output(call, event)
+
+    async def code_done(self, call: ToolCall, run: CodeRun) -> None:
+        self.ar.tool_step.add_outputs(call, run)
+        self.ar.pending_images += run.saved.images
+
+    async def function_output(self, call: ToolCall, text: str) -> None:
+        self.ar.tool_step.function_output(call, text)
+
+    async def tool_calls_end(self, usage: dict | None, finished: bool) -> None:
+        await self.ar.tool_step.save("completed" if finished else "in_progress", usage=usage)
+
+    async def requires_action(self, calls: list[ToolCall], usage: dict) -> None:
+        entries = self.ar.tool_step.details["tool_calls"]
+        action = {"type": "submit_tool_outputs", "submit_tool_outputs": {"tool_calls": [
+            {"id": call.id, "type": "function",
+             "function": {"name": call.name, "arguments": entries[call.index]["function"]["arguments"]}}
+            for call in calls]}}
+        async with self.db.session() as s:
+            run = await s.get(Run, self.ar.id)
+            if run.status == "cancelling" or self.ar.cancel_requested:
+                raise Cancelled()
+            run.status = "requires_action"
+            run.required_action = action
+            run.usage = dict(usage)
+            await s.commit()
+            run_dict = run_to_dict(run)
+        self.ar.awaiting_outputs_until = run.expires_at or now()
+        self.ar.publish("thread.run.requires_action", run_dict)
+
+    async def answer_complete(self, usage: dict | None, total_usage: dict) -> None:
+        message = self.ar.message or await self._open_message()  # an empty answer still becomes a message
+        await message.close("completed", usage=usage, run_usage=total_usage, complete_run=True)
+
+    async def answer_incomplete(self, usage: dict | None) -> None:
+        if self.ar.message is not None:
+            await self.ar.message.close("incomplete", usage=usage, incomplete_reason="max_tokens",
+                                        step_status="completed")
+        if self.ar.tool_step is not None:
+            await self.ar.tool_step.save("completed", usage=usage)
+
+
+class RunLeg:
+    def __init__(self, ar: ActiveRun, db: Database, sessions: ThreadSessions, client: ChatClient,
+                 exec_timeout: float | None) -> None:
+        self.ar = ar
+        self.db = db
+        self.sessions = sessions
+        self.client = client
+        self.exec_timeout = exec_timeout
+        self.thread_session: ThreadSession = sessions.get(ar.project_id, ar.thread_id)
+
+    async def run(self) -> None:
+        """Start the leg (status in_progress) and drive the run until the leg ends; raises
+        Cancelled / Stopped / UpstreamError."""
+        ar, ts = self.ar, self.thread_session
+        async with self.db.transaction() as c:
+            run = (await c.execute(START_RUN, {"row_id": ar.id, "now": now()})).one_or_none()
+            if run is None or ar.cancel_requested:
+                raise Cancelled()
+        async with self.db.transaction() as c:
+            rows = await prompt.message_rows(c, run.project_id, run.thread_id)
+            ts.assign_inputs(await self._input_files(c, run, rows))
+            paths_by_file = {f.file_id: f.path for f in ts.inputs.values()}
+            system = prompt.system_message(run, ts.listed_paths(), self.sessions.settings.prompt_max_files)
+            messages = [system] if system else []
+            messages += await prompt.thread_messages(c, run, rows, paths_by_file, ts.ended_runs)
+        if ts.sandbox is None and _ran_code(messages):
+            ts.state_lost = True  # code ran here before, in a session that is gone
+        ar.publish("thread.run.in_progress", run_to_dict(run))
+        ar.turn = TurnLoop(
+            self.client, parameters_from_run(run), ThreadCodeExecutor(self.sessions, ts),
+            AssistantsRecorder(ar, self.db, ts), exec_timeout=self.exec_timeout, deadline=run.expires_at,
+            cancelled=lambda: ar.cancel_requested, usage=run.usage,
+            deadline_grace=LEG_DEADLINE_GRACE_SECONDS + self.sessions.settings.sandbox_interrupt_grace_seconds)
+        ar.usage = ar.turn.usage
+        await ar.turn.run(messages)
+
+    async def _input_files(self, c: AsyncConnection, run: Run, rows: list) -> list[tuple[str, str]]:
+        """(file id, filename) of the assistant's, the thread's and the messages' code files, in order."""
+        ids: list[str] = []
+        owners = (await c.execute(TOOL_RESOURCES, {"assistant_id": run.assistant_id,
+                                                   "thread_id": run.thread_id})).one()
+        for resources in owners:  # None for an assistant deleted since
+            ids += ((resources or {}).get("code_interpreter") or {}).get("file_ids") or []
+        for row in rows:
+            for a in row.attachments or []:
+                tools = [t.get("type") for t in a.get("tools") or []]
+                if a.get("file_id") and (not tools or "code_interpreter" in tools):
+                    ids.append(a["file_id"])
+        unique = list(dict.fromkeys(ids))
+        if not unique:
+            return []
+        names = dict((await c.execute(select(File.id, File.filename).where(
+            File.project_id == run.project_id, File.id.in_(unique)))).all())
+        return [(i, names[i]) for i in unique if i in names]
+
+
+def parameters_from_run(run: Run) -> TurnParameters:
+    """The run's settings as the turn loop takes them."""
+    tools = run.tools or []
+    return TurnParameters(
+        model=run.model,
+        has_code=any(t.get("type") == "code_interpreter" for t in tools),
+        functions=[t["function"] for t in tools if t.get("type") == "function"],
+        tool_choice=run.tool_choice, parallel_tool_calls=run.parallel_tool_calls,
+        temperature=run.temperature, top_p=run.top_p, max_prompt_tokens=run.max_prompt_tokens,
+        max_completion_tokens=run.max_completion_tokens, response_format=run.response_format)
+
+
+def _ran_code(messages: list[dict]) -> bool:
+    return any(call["function"]["name"] == TOOL_NAME
+               for m in messages for call in m.get("tool_calls") or [])

@@ -1,0 +1,120 @@
+"""Containers: a stored code session (its sandbox, its expiry, the files it holds).
+
+A thread's runs use a container of their own (its `thread_id` names the thread); the Containers
+API will create others directly. The sandbox session itself lives in a sandbox backend; the row
+keeps its id while it is alive, and `last_active_at` decides expiry: a container is expired once
+`last_active_at + expires_after_minutes` has passed. Files the container holds are rows too
+(`cfile_...`): `user` files copied in, `assistant` files the code wrote, each backed by a file of
+the Files API.
+"""
+
+import math
+
+from sqlalchemy import Integer, String, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import Mapped, mapped_column
+
+from codeinterp.store.db import Base
+from codeinterp.store.ids import new_id, now
+
+
+class Container(Base):
+    __tablename__ = "containers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(256))
+    status: Mapped[str] = mapped_column(String(16))  # running | expired
+    memory_limit: Mapped[str] = mapped_column(String(8))  # 1g | 4g | 16g | 64g
+    expires_after_minutes: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[int] = mapped_column(Integer)
+    last_active_at: Mapped[int] = mapped_column(Integer)
+    session_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the live sandbox session
+    thread_id: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
+
+
+class ContainerFile(Base):
+    __tablename__ = "container_files"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    container_id: Mapped[str] = mapped_column(String(64), index=True)
+    project_id: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(String(4096))  # /mnt/data/...
+    source: Mapped[str] = mapped_column(String(16))  # user | assistant
+    bytes: Mapped[int] = mapped_column(Integer)
+    file_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the Files API file holding the bytes
+    created_at: Mapped[int] = mapped_column(Integer)
+
+
+def minutes(seconds: float) -> int:
+    return max(1, math.ceil(seconds / 60))
+
+
+def expired(container: Container, at: int | None = None) -> bool:
+    return (at if at is not None else now()) >= container.last_active_at + container.expires_after_minutes * 60
+
+
+async def thread_container(c: AsyncConnection, project_id: str, thread_id: str, expires_after_minutes: int) -> str:
+    """The id of the thread's container, created (running, idle expiry from the settings) if it has none."""
+    found = (await c.execute(select(Container.id, Container.project_id).where(Container.thread_id == thread_id))
+             ).one_or_none()
+    if found is not None and found.project_id == project_id:
+        return found.id
+    if found is not None:  # a thread id of another project: never shared
+        raise ValueError(f"thread {thread_id} belongs to another project")
+    t = now()
+    container_id = new_id("cntr")
+    await c.execute(insert(Container).values(
+        id=container_id, project_id=project_id, name=f"thread {thread_id}", status="running", memory_limit="1g",
+        expires_after_minutes=expires_after_minutes, created_at=t, last_active_at=t, session_id=None,
+        thread_id=thread_id))
+    return container_id
+
+
+async def touch(c: AsyncConnection, container_id: str, session_id: str | None | bool = False) -> None:
+    """`last_active_at` is now (and the live session is `session_id`, unless False: unchanged)."""
+    values: dict = {"last_active_at": now(), "status": "running"}
+    if session_id is not False:
+        values["session_id"] = session_id
+    await c.execute(update(Container).where(Container.id == container_id).values(**values))
+
+
+async def add_files(c: AsyncConnection, container_id: str, project_id: str,
+                    files: list[tuple[str, str, int, str | None]]) -> None:
+    """Record files the container now holds: (path under /mnt/data, source, bytes, backing file id).
+    A path recorded before is replaced."""
+    if not files:
+        return
+    paths = [path for path, _, _, _ in files]
+    await c.execute(delete(ContainerFile).where(ContainerFile.container_id == container_id,
+                                                ContainerFile.path.in_(paths)))
+    t = now()
+    await c.execute(insert(ContainerFile), [
+        {"id": new_id("cfile"), "container_id": container_id, "project_id": project_id, "path": path,
+         "source": source, "bytes": size, "file_id": file_id, "created_at": t}
+        for path, source, size, file_id in files])
+
+
+async def drop_files(c: AsyncConnection, container_id: str, source: str | None = None) -> None:
+    """Forget the container's files (of one source, or all)."""
+    stmt = delete(ContainerFile).where(ContainerFile.container_id == container_id)
+    if source is not None:
+        stmt = stmt.where(ContainerFile.source == source)
+    await c.execute(stmt)
+
+
+async def delete_container(c: AsyncConnection, container_id: str) -> None:
+    await c.execute(delete(ContainerFile).where(ContainerFile.container_id == container_id))
+    await c.execute(delete(Container).where(Container.id == container_id))
+
+
+async def delete_thread_container(c: AsyncConnection, project_id: str, thread_id: str) -> None:
+    found = (await c.execute(select(Container.id).where(Container.thread_id == thread_id,
+                                                        Container.project_id == project_id))).scalar()
+    if found is not None:
+        await delete_container(c, found)
+
+
+async def forget_sessions(c: AsyncConnection) -> None:
+    """At start: the sandbox sessions of a previous process are gone."""
+    await c.execute(update(Container).where(Container.session_id.is_not(None)).values(session_id=None))
