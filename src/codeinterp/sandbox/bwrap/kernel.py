@@ -5,14 +5,14 @@ This file runs with the sandbox's own Python and imports nothing from codeinterp
 forked session after it is isolated.
 
 Protocol: newline-delimited JSON on one stream socket.
-  manager -> kernel: {"type": "execute", "code": "..."}
+  manager -> kernel: {"type": "execute", "code": "...", "id": "..."}
   kernel -> manager: {"type": "ready"} once, then per execution any number of
     {"type": "stream", "name": "stdout"|"stderr", "text"}
     {"type": "result", "text"}                      (text/plain of a value or display())
     {"type": "display", "png": "<base64>"}
     {"type": "error", "ename", "evalue", "traceback"}
     {"type": "notice", "text"}
-  and finally {"type": "done", "status": "ok"|"error", "truncated": bool}.
+  and finally {"type": "done", "id": the execute message's id, "status": "ok"|"error", "truncated": bool}.
 Interrupts are SIGINT from the manager. The kernel exits when its socket closes.
 """
 
@@ -315,10 +315,10 @@ def serve(sock: socket.socket, output_bytes: int) -> None:
         except ValueError:
             continue
         if msg.get("type") == "execute":
-            _execute(str(msg.get("code", "")))
+            _execute(str(msg.get("code", "")), msg.get("id"))
 
 
-def _execute(code: str) -> None:
+def _execute(code: str, execution_id=None) -> None:
     channel.reset()
     status = "ok"
     try:
@@ -335,7 +335,7 @@ def _execute(code: str) -> None:
         status = "error"
     while True:
         try:
-            channel.send({"type": "done", "status": status, "truncated": channel.truncated})
+            channel.send({"type": "done", "id": execution_id, "status": status, "truncated": channel.truncated})
             return
         except KeyboardInterrupt:
             continue

@@ -3,6 +3,7 @@
 import asyncio
 import base64
 import contextlib
+import secrets
 import signal
 import time
 from collections.abc import AsyncIterable, AsyncIterator
@@ -194,9 +195,12 @@ class BwrapSession(SandboxSession):
         return small if small is not None else await asyncio.to_thread(datadir.snapshot, self.data_dir)
 
     async def _send_and_read(self, kernel: Kernel, code: str, result: ExecutionResult, emit) -> str | None:
+        # The end of this cell names this id: an end written earlier by code in the kernel (which
+        # cannot know a later id) does not end it.
+        execution_id = secrets.token_hex(8)
         with contextlib.suppress(ConnectionError, OSError):  # a kernel that just died: the reader sees the end
-            await kernel.channel.send({"type": "execute", "code": code})
-        return await _read_until_done(kernel.channel, result, emit)
+            await kernel.channel.send({"type": "execute", "code": code, "id": execution_id})
+        return await _read_until_done(kernel.channel, result, emit, execution_id)
 
     def _death_reason(self) -> str:
         if self.group and self.group.out_of_memory():
@@ -252,10 +256,10 @@ class BwrapSession(SandboxSession):
             raise SessionClosed(f"Session {self.id} is closed.")
 
 
-async def _read_until_done(channel: KernelChannel, result: ExecutionResult, emit) -> str | None:
-    """Outputs until the kernel says the cell is done: its status, None if the kernel died or sent
-    garbage, "overrun" if it sent more than its budget (code writing to the socket itself: the
-    kernel caps its own output to the same count)."""
+async def _read_until_done(channel: KernelChannel, result: ExecutionResult, emit, execution_id: str) -> str | None:
+    """Outputs until the kernel says the cell `execution_id` is done: its status, None if the kernel
+    died or sent garbage, "overrun" if it sent more than its budget (code writing to the socket
+    itself: the kernel caps its own output to the same count)."""
     while True:
         try:
             message = await channel.receive()
@@ -279,6 +283,6 @@ async def _read_until_done(channel: KernelChannel, result: ExecutionResult, emit
         elif kind == "notice":
             result.truncated = result.truncated or bool(message.get("truncated"))
             await emit(OutputEvent(kind="notice", text=message["text"]))
-        elif kind == "done":
+        elif kind == "done" and message.get("id") == execution_id:
             result.truncated = result.truncated or bool(message.get("truncated"))
             return message["status"]
