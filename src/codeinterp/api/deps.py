@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
     """An AsyncSession, committed when the endpoint returns without error and before the response is sent."""
-    async with request.app.state.db.session() as session:
+    async with request.app.state.database.session() as session:
         function_stack = request.scope.get("fastapi_function_astack")
         if function_stack is not None:
             async def _commit_on_success(exc_type, _exc, _tb) -> bool:

@@ -29,7 +29,7 @@ POLL_AFTER_MS = "200"
 
 
 def engine(request: Request) -> RunWorker:
-    return request.app.state.engine
+    return request.app.state.run_worker
 
 
 def run_response(run: dict) -> JSONResponse:
@@ -110,7 +110,7 @@ RUN_BY_ID = select(*RUN_COLUMNS).where(Run.id == bindparam("run_id"))
 
 @router.get("/threads/{thread_id}/runs/{run_id}", response_model=RunObject)
 async def retrieve_run(request: Request, thread_id: str, run_id: str, project_id: str = Depends(current_project)):
-    async with request.app.state.db.transaction() as c:
+    async with request.app.state.database.transaction() as c:
         run = (await c.execute(RUN_BY_ID, {"run_id": run_id})).one_or_none()
     return run_response(run_to_dict(_owned(run, project_id, thread_id, run_id)))
 

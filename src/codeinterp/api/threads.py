@@ -41,5 +41,5 @@ async def delete_thread_endpoint(request: Request, thread_id: str, project_id: s
                                  session: AsyncSession = Depends(db_session)) -> dict:
     await delete_thread(session, project_id, thread_id)
     await session.commit()
-    await request.app.state.engine.thread_deleted(project_id, thread_id)
+    await request.app.state.run_worker.thread_deleted(project_id, thread_id)
     return {"id": thread_id, "object": "thread.deleted", "deleted": True}

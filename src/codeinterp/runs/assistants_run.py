@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from codeinterp.models.client import ChatClient
+from codeinterp.upstream.client import ChatClient
 from codeinterp.runs import prompt
 from codeinterp.runs.assistants_steps import START_RUN, MessageWriter, ToolStepWriter
 from codeinterp.runs.events import EventChannel

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import bindparam, insert, select, update
 
 from codeinterp.config import Settings
-from codeinterp.models.client import ChatClient, UpstreamError
+from codeinterp.upstream.client import ChatClient, UpstreamError
 from codeinterp.runs.events import Event, EventChannel, event
 from codeinterp.runs.assistants_run import ActiveRun, RunLeg
 from codeinterp.runs.turn_loop import Cancelled, Stopped

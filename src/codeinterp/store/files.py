@@ -164,14 +164,6 @@ async def store_blob(data: bytes | Path | BinaryIO | AsyncIterable[bytes],
     return file_id, size
 
 
-async def create_file_from_bytes(session: AsyncSession, project_id: str, filename: str,
-                                 data: bytes | Path | BinaryIO, purpose: str = OUTPUT_PURPOSE) -> File:
-    """Store bytes (or a file on disk, or an open file, which is closed) as a new file; the caller
-    commits the session."""
-    file_id, size = await store_blob(data)
-    return await add_file_row(session, file_id, project_id, filename, size, purpose)
-
-
 MAX_FILENAME_CHARS = 512
 
 
