@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from codeinterp.api.pagination import ListQuery, paginate
+from codeinterp.store.pagination import PageQuery as ListQuery, paginate
 from codeinterp.store import files as file_store
 from codeinterp.store.db import Database, run_migrations
 from codeinterp.store.errors import NotFound

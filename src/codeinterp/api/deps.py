@@ -1,9 +1,11 @@
-"""Request-scoped dependencies."""
+"""Request-scoped dependencies: a database session, the run worker."""
 
 from collections.abc import AsyncIterator
 
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from codeinterp.runs.worker import RunWorker
 
 
 async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -24,3 +26,7 @@ async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
             raise
         else:
             await session.commit()
+
+
+def run_worker(request: Request) -> RunWorker:
+    return request.app.state.run_worker

@@ -20,7 +20,8 @@ from codeinterp.runs.python_tool import TOOL_NAME
 from codeinterp.runs.sessions import ThreadCodeExecutor, ThreadSession, ThreadSessions
 from codeinterp.runs.turn_loop import Cancelled, CodeRun, ToolCall, TurnLoop, TurnObserver, TurnParameters
 from codeinterp.sandbox.types import OutputEvent
-from codeinterp.store.assistants import Assistant, Thread
+from codeinterp.store.assistants import Assistant
+from codeinterp.store.threads import Thread
 from codeinterp.store.db import Database
 from codeinterp.store.files import File
 from codeinterp.store.ids import now
