@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from codeinterp.api.pagination import ListQuery, paginate
+from codeinterp.store.pagination import PageQuery as ListQuery, paginate
 from codeinterp.store import files as file_store
 from codeinterp.store.db import Database, run_migrations
 from codeinterp.store.errors import NotFound
@@ -17,6 +17,12 @@ from codeinterp.store.projects import (
 )
 from tests.helpers.postgres import postgres_database
 
+
+
+async def create_file(session, project_id: str, filename: str, data, purpose: str = file_store.OUTPUT_PURPOSE):
+    """A file from bytes (or a path, or an open file) as the run engine makes them: blob first, then its row."""
+    file_id, size = await file_store.store_blob(data)
+    return await file_store.add_file_row(session, file_id, project_id, filename, size, purpose)
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request, tmp_path):
@@ -61,7 +67,7 @@ def test_ids_look_like_openai_ids():
 def test_migrations_run_twice_and_keep_data(database_url, blobs):
     async def create(db):
         async with db.session() as s:
-            row = await file_store.create_file_from_bytes(s, DEFAULT_PROJECT_ID, "a.txt", b"hello", "assistants")
+            row = await create_file(s, DEFAULT_PROJECT_ID, "a.txt", b"hello", "assistants")
             await s.commit()
             return row.id
 
@@ -105,8 +111,8 @@ def test_files_blobs_and_isolation(database_url, blobs, tmp_path):
 
     async def work(db):
         async with db.session() as s:
-            a = await file_store.create_file_from_bytes(s, "proj_a", "/mnt/data/out.csv", b"x,y\n")
-            b = await file_store.create_file_from_bytes(s, "proj_a", "copy.bin", source, "assistants")
+            a = await create_file(s, "proj_a", "/mnt/data/out.csv", b"x,y\n")
+            b = await create_file(s, "proj_a", "copy.bin", source, "assistants")
             await s.commit()
         assert (a.purpose, a.bytes, a.mime_type, a.status) == ("assistants_output", 4, "text/csv", "processed")
         assert file_to_dict(a)["object"] == "file"
@@ -122,7 +128,7 @@ def test_files_blobs_and_isolation(database_url, blobs, tmp_path):
             await file_store.delete_file(s, "proj_a", a.id)
         async with db.session() as s:
             assert await s.get(File, a.id) is None
-        assert not blobs.exists(a.id) and blobs.exists(b.id)
+        assert not blobs.path(a.id).is_file() and blobs.path(b.id).is_file()
 
     run(database_url, work)
 
@@ -130,7 +136,7 @@ def test_files_blobs_and_isolation(database_url, blobs, tmp_path):
 def test_sweep_removes_unfinished_uploads_and_orphans(database_url, blobs):
     async def work(db):
         async with db.session() as s:
-            kept = await file_store.create_file_from_bytes(s, "proj_a", "kept.txt", b"kept")
+            kept = await create_file(s, "proj_a", "kept.txt", b"kept")
             await s.commit()
         writer = blobs.open_writer()
         writer.write(b"half an upload")
@@ -149,9 +155,9 @@ def test_pagination_orders_pages_and_cursors(database_url, blobs):
         async with db.session() as s:
             ids = []
             for n in range(5):
-                row = await file_store.create_file_from_bytes(s, "proj_a", f"{n}.txt", b"n")
+                row = await create_file(s, "proj_a", f"{n}.txt", b"n")
                 ids.append(row.id)
-            await file_store.create_file_from_bytes(s, "proj_b", "other.txt", b"n")
+            await create_file(s, "proj_b", "other.txt", b"n")
             await s.commit()
         stmt = select(File).where(File.project_id == "proj_a")
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from codeinterp.models.client import Completion, TextDelta, ToolCall as AssembledCall, ToolCallDelta
+from codeinterp.upstream.client import Completion, TextDelta, ToolCall as AssembledCall, ToolCallDelta
 from codeinterp.runs.python_tool import SavedOutputs
 from codeinterp.runs.turn_loop import (
     Cancelled, CodeExecutor, NoSessionFree, Stopped, TurnLoop, TurnObserver, TurnParameters,

@@ -8,8 +8,8 @@ import openai
 import pytest
 from multidict import CIMultiDict
 
-from codeinterp.models import client as client_module
-from codeinterp.models.client import ChatClient, Completion, TextDelta, ToolCallDelta, UpstreamError
+from codeinterp.upstream import client as client_module
+from codeinterp.upstream.client import ChatClient, Completion, TextDelta, ToolCallDelta, UpstreamError
 from tests.helpers.upstream import ScriptedUpstream
 
 

@@ -29,7 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await run_migrations_async(url)
         db = Database(url)
         await db.connect()
-        app.state.db = db
+        app.state.database = db
         file_store.configure_blobs(settings.blob_dir)
         async with db.session() as session:
             removed = await file_store.sweep_blobs(session)
@@ -37,9 +37,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.info("removed %d unfinished uploads or orphan blobs", removed)
         # Parts started below register an async `close()` here; they are closed in reverse order.
         app.state.closers = []
-        app.state.engine = RunWorker(settings, url)
-        await app.state.engine.start()
-        app.state.closers.append(app.state.engine.stop)
+        app.state.run_worker = RunWorker(settings, url)
+        await app.state.run_worker.start()
+        app.state.closers.append(app.state.run_worker.stop)
         try:
             yield
         finally:
@@ -60,7 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:
         try:
-            async with app.state.db.session() as session:
+            async with app.state.database.session() as session:
                 await session.execute(text("SELECT 1"))
         except Exception:
             log.exception("health check: the database does not answer")

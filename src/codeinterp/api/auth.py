@@ -41,7 +41,7 @@ async def current_project(request: Request) -> str:
     settings = request.app.state.settings
     if settings.api_key and hmac.compare_digest(key.encode(), settings.api_key.encode()):
         return DEFAULT_PROJECT_ID
-    async with request.app.state.db.session() as session:
+    async with request.app.state.database.session() as session:
         project_id = await project_for_key(session, key)
     if project_id is None:
         shown = key[:6] + "*" * 4 + key[-4:] if len(key) > 12 else "*" * len(key)

@@ -1,14 +1,16 @@
-"""Request-scoped dependencies."""
+"""Request-scoped dependencies: a database session, the run worker."""
 
 from collections.abc import AsyncIterator
 
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from codeinterp.runs.worker import RunWorker
+
 
 async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
     """An AsyncSession, committed when the endpoint returns without error and before the response is sent."""
-    async with request.app.state.db.session() as session:
+    async with request.app.state.database.session() as session:
         function_stack = request.scope.get("fastapi_function_astack")
         if function_stack is not None:
             async def _commit_on_success(exc_type, _exc, _tb) -> bool:
@@ -24,3 +26,7 @@ async def db_session(request: Request) -> AsyncIterator[AsyncSession]:
             raise
         else:
             await session.commit()
+
+
+def run_worker(request: Request) -> RunWorker:
+    return request.app.state.run_worker

@@ -12,7 +12,7 @@ from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from codeinterp.store.errors import StoreError
+from codeinterp.store.errors import Conflict, InvalidRequest, NotFound, QuotaExceeded, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +29,12 @@ class APIError(Exception):
         self.headers = headers
 
 
-def not_found(kind: str, id: str) -> APIError:
-    return APIError(404, f"No {kind} found with id '{id}'.")
+# The HTTP status of each kind of store error (QuotaExceeded: 403, as retrying cannot help).
+STORE_ERROR_STATUS = {InvalidRequest: 400, NotFound: 404, Conflict: 409, QuotaExceeded: 403}
+
+
+def store_error_status(exc: StoreError) -> int:
+    return next((status for kind, status in STORE_ERROR_STATUS.items() if isinstance(exc, kind)), 400)
 
 
 def error_body(message: str, type: str = "invalid_request_error", param: str | None = None,
@@ -60,7 +64,9 @@ def validation_error_response(exc: RequestValidationError) -> JSONResponse:
         return error_response(400, "We could not parse the JSON body of your request. (HINT: This likely means you "
                               "aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but "
                               "what was sent was not valid JSON.)")
-    param = _param_name(tuple(first.get("loc", ())))
+    loc = tuple(first.get("loc", ()))
+    at = (first.get("ctx") or {}).get("at")  # see schemas.common.invalid
+    param = _param_name(loc + tuple(at.split(".")) if at else loc)
     if first.get("type") == "missing":
         if param is None:
             return error_response(400, "The request body is missing or is not a JSON object.")
@@ -81,7 +87,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StoreError)
     async def _store_error(_request: Request, exc: StoreError) -> JSONResponse:
-        return error_response(exc.status_code, exc.message, "invalid_request_error", exc.param, exc.code)
+        return error_response(store_error_status(exc), exc.message, "invalid_request_error", exc.param, exc.code)
 
     @app.exception_handler(DBAPIError)
     async def _database_error(_request: Request, exc: DBAPIError) -> JSONResponse:

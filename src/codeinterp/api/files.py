@@ -5,13 +5,12 @@ import json
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from codeinterp.api.auth import current_project
 from codeinterp.api.deps import db_session
 from codeinterp.api.errors import APIError
-from codeinterp.api.pagination import ListQuery, paginate
+from codeinterp.api.pagination import ListQuery
 from codeinterp.api.schemas.common import ErrorResponse
 from codeinterp.api.schemas.files import (
     CREATE_FILE_REQUEST_SCHEMA, DeleteFileResponse, FileExpirationAfter, ListFilesResponse, OpenAIFile,
@@ -19,7 +18,7 @@ from codeinterp.api.schemas.files import (
 from codeinterp.api.uploads import parse_upload
 from codeinterp.store import files as file_store
 from codeinterp.store.errors import InvalidRequest, NotFound, QuotaExceeded
-from codeinterp.store.files import File, file_to_dict
+from codeinterp.store.files import file_to_dict
 from codeinterp.store.ids import new_id, now
 
 router = APIRouter(prefix="/v1", tags=["Files"], responses={
@@ -93,14 +92,7 @@ async def list_files(purpose: str | None = None,
                      project_id: str = Depends(current_project), session: AsyncSession = Depends(db_session)) -> dict:
     if query.before:
         raise APIError(400, "Unknown parameter: 'before'.", param="before", code="unknown_parameter")
-    stmt = select(File).where(File.project_id == project_id)
-    if purpose and purpose not in file_store.LISTED_PURPOSES:
-        raise InvalidRequest(f"Invalid purpose '{purpose[:64]}': expected one of {list(file_store.LISTED_PURPOSES)}.",
-                             param="purpose")
-    if purpose:
-        stmt = stmt.where(File.purpose == purpose)
-    page = await paginate(session, stmt, File, query, file_to_dict, order_column=File.sequence)
-    return page
+    return await file_store.list_files(session, project_id, query, purpose)
 
 
 @router.get("/files/{file_id}", operation_id="retrieveFile", **_FILE_RESPONSE)

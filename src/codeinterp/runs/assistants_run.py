@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from codeinterp.models.client import ChatClient
+from codeinterp.upstream.client import ChatClient
 from codeinterp.runs import prompt
 from codeinterp.runs.assistants_steps import START_RUN, MessageWriter, ToolStepWriter
 from codeinterp.runs.events import EventChannel
@@ -20,7 +20,8 @@ from codeinterp.runs.python_tool import TOOL_NAME
 from codeinterp.runs.sessions import ThreadCodeExecutor, ThreadSession, ThreadSessions
 from codeinterp.runs.turn_loop import Cancelled, CodeRun, ToolCall, TurnLoop, TurnObserver, TurnParameters
 from codeinterp.sandbox.types import OutputEvent
-from codeinterp.store.assistants import Assistant, Thread
+from codeinterp.store.assistants import Assistant
+from codeinterp.store.threads import Thread
 from codeinterp.store.db import Database
 from codeinterp.store.files import File
 from codeinterp.store.ids import now

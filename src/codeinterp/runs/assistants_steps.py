@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from codeinterp.runs.annotations import file_path_annotations
 from codeinterp.runs.turn_loop import Cancelled, CodeRun, ToolCall
 from codeinterp.sandbox.types import OutputEvent, text_piece
-from codeinterp.store.assistants import Message, message_to_dict
+from codeinterp.store.threads import Message, message_to_dict
 from codeinterp.store.ids import new_id, now
 from codeinterp.store.runs import RUN_COLUMNS, Run, RunStep, run_to_dict, step_to_dict
 

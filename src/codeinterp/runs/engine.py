@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from sqlalchemy import bindparam, insert, select, update
 
 from codeinterp.config import Settings
-from codeinterp.models.client import ChatClient, UpstreamError
+from codeinterp.upstream.client import ChatClient, UpstreamError
 from codeinterp.runs.events import Event, EventChannel, event
 from codeinterp.runs.assistants_run import ActiveRun, RunLeg
 from codeinterp.runs.turn_loop import Cancelled, Stopped
 from codeinterp.runs.sessions import ThreadSessions
-from codeinterp.store.assistants import (
-    Assistant, Message, Thread, create_message, create_thread, message_to_dict, thread_to_dict,
-)
+from codeinterp.store.assistants import Assistant
+from codeinterp.store.messages import create_message
+from codeinterp.store.threads import Message, Thread, create_thread, message_to_dict, thread_to_dict
 from codeinterp.store.db import Database
 from codeinterp.store.errors import InvalidRequest, NotFound
 from codeinterp.store.ids import new_id, now
@@ -271,7 +271,7 @@ class RunEngine:
             await self._finish(ar, stop.status, last_error=stop.last_error,
                                incomplete_reason=stop.incomplete_reason)
         except UpstreamError as error:
-            code = "rate_limit_exceeded" if getattr(error, "status_code", None) == 429 else "server_error"
+            code = "rate_limit_exceeded" if getattr(error, "rate_limited", False) else "server_error"
             await self._finish(ar, "failed", last_error={"code": code, "message": f"The model failed: {error}"})
         except Exception as error:
             log.exception("run %s failed", ar.id)

@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from codeinterp.runs.python_tool import TOOL_NAME, quoted_path
-from codeinterp.store.assistants import Message
+from codeinterp.store.threads import Message
 from codeinterp.store.runs import TERMINAL_RUN_STATUSES, Run, RunStep
 
 NO_RESULT = "[no result: the run ended before this tool call finished]"

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from codeinterp.models.client import ChatClient, Completion, TextDelta, ToolCallDelta, UpstreamError
+from codeinterp.upstream.client import ChatClient, Completion, TextDelta, ToolCallDelta, UpstreamError
 from codeinterp.runs.python_tool import TOOL_DEFINITION, TOOL_NAME, SavedOutputs, StreamedCode, result_for_model
 from codeinterp.sandbox.interface import OutputCallback
 from codeinterp.sandbox.types import ExecutionResult, OutputEvent, SandboxError

@@ -72,9 +72,6 @@ class BlobStore:
             raise ValueError(f"bad blob name {name!r}")
         return self.root / name
 
-    def exists(self, name: str) -> bool:
-        return self.path(name).is_file()
-
     def open_writer(self) -> BlobWriter:
         return BlobWriter(self)
 

@@ -1,9 +1,8 @@
-"""Errors raised by store and service code; the API turns them into OpenAI error objects."""
+"""Errors raised by store and service code, named for what went wrong; the API maps each to an
+HTTP status and an OpenAI error object (`api/errors.py`)."""
 
 
 class StoreError(Exception):
-    status_code = 400
-
     def __init__(self, message: str, param: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
@@ -12,15 +11,11 @@ class StoreError(Exception):
 
 
 class InvalidRequest(StoreError):
-    """Bad input: 400 invalid_request_error."""
-
-    status_code = 400
+    """Bad input."""
 
 
 class NotFound(StoreError):
-    """An object that does not exist in the caller's project: 404."""
-
-    status_code = 404
+    """An object that does not exist in the caller's project."""
 
     def __init__(self, kind: str, id: str) -> None:
         super().__init__(f"No {kind} found with id '{id}'.", param=None, code=None)
@@ -29,18 +24,11 @@ class NotFound(StoreError):
 
 
 class Conflict(StoreError):
-    """The object's state forbids the request (e.g. a run already active): 409."""
-
-    status_code = 409
-
-    def __init__(self, message: str, param: str | None = None, code: str | None = None) -> None:
-        super().__init__(message, param=param, code=code)
+    """The object's state forbids the request (e.g. a run already active)."""
 
 
 class QuotaExceeded(StoreError):
-    """The project's storage quota would be passed: 403 (a client must free space; retrying cannot help)."""
-
-    status_code = 403
+    """The project's storage quota would be passed (a client must free space; retrying cannot help)."""
 
     def __init__(self, quota_bytes: int) -> None:
         super().__init__(f"This project's storage quota of {quota_bytes // (1024 * 1024)} MB would be exceeded; "

@@ -2,7 +2,6 @@
 
 import asyncio
 import mimetypes
-import time
 from collections.abc import AsyncIterable
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -15,7 +14,9 @@ from codeinterp.config import get_settings
 from codeinterp.store.blobs import BlobStore
 from codeinterp.store.db import Base
 from codeinterp.store.errors import InvalidRequest, NotFound, QuotaExceeded
-from codeinterp.store.ids import new_id, now
+from codeinterp.store.ids import new_id, next_sequence, now
+from codeinterp.store.ownership import get_owned
+from codeinterp.store.pagination import PageQuery, paginate
 from codeinterp.store.projects import Project
 
 # OpenAI's table of file types the code interpreter supports (extension -> MIME type).
@@ -62,7 +63,7 @@ class File(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     project_id: Mapped[str] = mapped_column(String(64))
-    sequence: Mapped[int] = mapped_column(BigInteger, default=time.time_ns)  # creation order
+    sequence: Mapped[int] = mapped_column(BigInteger, default=next_sequence)
     created_at: Mapped[int] = mapped_column(Integer)
     expires_at: Mapped[int | None] = mapped_column(Integer, nullable=True)
     filename: Mapped[str] = mapped_column(String(1024))
@@ -122,7 +123,7 @@ def file_to_dict(row: File) -> dict:
 
 async def add_file_row(session: AsyncSession, file_id: str, project_id: str, filename: str, size: int,
                        purpose: str, expires_at: int | None = None) -> File:
-    row = File(id=file_id, project_id=project_id, sequence=time.time_ns(), created_at=now(), expires_at=expires_at,
+    row = File(id=file_id, project_id=project_id, sequence=next_sequence(), created_at=now(), expires_at=expires_at,
                filename=filename, bytes=size, purpose=purpose, status="processed", mime_type=mime_type_for(filename))
     session.add(row)
     await session.flush()
@@ -164,40 +165,32 @@ async def store_blob(data: bytes | Path | BinaryIO | AsyncIterable[bytes],
     return file_id, size
 
 
-async def create_file_from_bytes(session: AsyncSession, project_id: str, filename: str,
-                                 data: bytes | Path | BinaryIO, purpose: str = OUTPUT_PURPOSE) -> File:
-    """Store bytes (or a file on disk, or an open file, which is closed) as a new file; the caller
-    commits the session."""
-    file_id, size = await store_blob(data)
-    return await add_file_row(session, file_id, project_id, filename, size, purpose)
-
-
 MAX_FILENAME_CHARS = 512
 
 
-def plausible_id(value: str) -> bool:
-    """Ids are short printable strings; anything else cannot name a stored object."""
-    return 0 < len(value) <= 64 and value.isprintable()
-
-
 async def get_file(session: AsyncSession, project_id: str, file_id: str) -> File:
-    if not plausible_id(file_id):
-        raise NotFound("file", file_id)
-    row = await session.get(File, file_id)
-    if row is None or row.project_id != project_id:
-        raise NotFound("file", file_id)
-    return row
+    return await get_owned(session, File, "file", file_id, project_id)
 
 
 async def content_source(session: AsyncSession, project_id: str, file_id: str) -> Path | None:
     """The path of the file's bytes on disk, or None when the file is gone."""
-    if not plausible_id(file_id):
-        return None
-    row = await session.get(File, file_id)
-    if row is None or row.project_id != project_id:
+    try:
+        row = await get_file(session, project_id, file_id)
+    except NotFound:
         return None
     path = blob_store().path(row.id)
     return path if path.is_file() else None
+
+
+async def list_files(session: AsyncSession, project_id: str, query: PageQuery, purpose: str | None = None) -> dict:
+    """A page of the project's files, of one purpose or all."""
+    if purpose and purpose not in LISTED_PURPOSES:
+        raise InvalidRequest(f"Invalid purpose '{purpose[:64]}': expected one of {list(LISTED_PURPOSES)}.",
+                             param="purpose")
+    stmt = select(File).where(File.project_id == project_id)
+    if purpose:
+        stmt = stmt.where(File.purpose == purpose)
+    return await paginate(session, stmt, File, query, file_to_dict, order_column=File.sequence)
 
 
 async def delete_file(session: AsyncSession, project_id: str, file_id: str) -> None:

@@ -1,12 +1,17 @@
-"""Runs and run steps: tables and their contract-shaped dicts (`RunObject`, `RunStepObject`)."""
+"""Runs and run steps: tables, their contract-shaped dicts (`RunObject`, `RunStepObject`) and what
+the API reads and changes of them directly (the run engine creates and drives runs)."""
 
-import time
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, String, Text, bindparam, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from codeinterp.store.db import Base, attribute_columns
+from codeinterp.store.db import Base, Database, attribute_columns
+from codeinterp.store.errors import InvalidRequest
+from codeinterp.store.ids import next_sequence
+from codeinterp.store.ownership import get_owned, owned
+from codeinterp.store.pagination import PageQuery, paginate
 
 ACTIVE_RUN_STATUSES = ("queued", "in_progress", "requires_action", "cancelling")
 TERMINAL_RUN_STATUSES = ("completed", "failed", "cancelled", "expired", "incomplete")
@@ -20,8 +25,7 @@ class Run(Base):
     thread_id: Mapped[str] = mapped_column(String(64))
     assistant_id: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(32), index=True)
-    # Creation order, finer than `created_at` seconds (comparable with Message.sequence).
-    sequence: Mapped[int] = mapped_column(BigInteger, default=time.time_ns)
+    sequence: Mapped[int] = mapped_column(BigInteger, default=next_sequence)
     created_at: Mapped[int] = mapped_column(Integer)
     expires_at: Mapped[int | None] = mapped_column(Integer, nullable=True)
     started_at: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -129,3 +133,54 @@ def step_to_dict(row: RunStep) -> dict:
         "metadata": row.metadata_ or {},
         "usage": row.usage,
     }
+
+
+async def refuse_if_running(session: AsyncSession, project_id: str, thread_id: str, doing: str) -> None:
+    """InvalidRequest when a run on the thread is active ("Can't {doing} {thread_id} while ...")."""
+    active = (await session.execute(select(Run.id).where(
+        Run.project_id == project_id, Run.thread_id == thread_id, Run.status.in_(ACTIVE_RUN_STATUSES))
+        .limit(1))).scalar()
+    if active:
+        raise InvalidRequest(f"Can't {doing} {thread_id} while a run {active} is active.")
+
+
+async def get_run(session: AsyncSession, project_id: str, thread_id: str, run_id: str) -> Run:
+    return await get_owned(session, Run, "run", run_id, project_id, thread_id=thread_id)
+
+
+# What pollers ask for again and again: one statement, no ORM session.
+RUN_BY_ID = select(*RUN_COLUMNS).where(Run.id == bindparam("run_id"))
+
+
+async def read_run(db: Database, project_id: str, thread_id: str, run_id: str) -> dict:
+    """The run as a `RunObject` dict, read in one statement."""
+    async with db.transaction() as connection:
+        run = (await connection.execute(RUN_BY_ID, {"run_id": run_id})).one_or_none()
+    return run_to_dict(owned(run, "run", run_id, project_id, thread_id=thread_id))
+
+
+async def update_run(session: AsyncSession, project_id: str, thread_id: str, run_id: str, body: dict) -> Run:
+    """Changes `metadata` (a validated `ModifyRunRequest`; `metadata: null` keeps it)."""
+    run = await get_run(session, project_id, thread_id, run_id)
+    if body.get("metadata") is not None:
+        run.metadata_ = body["metadata"]
+    await session.flush()
+    return run
+
+
+async def list_runs(session: AsyncSession, project_id: str, thread_id: str, query: PageQuery) -> dict:
+    """The thread's runs (the caller found the thread to be the project's)."""
+    stmt = select(Run).where(Run.project_id == project_id, Run.thread_id == thread_id)
+    return await paginate(session, stmt, Run, query, run_to_dict, order_column=Run.sequence)
+
+
+async def list_run_steps(session: AsyncSession, project_id: str, thread_id: str, run_id: str,
+                         query: PageQuery) -> dict:
+    await get_run(session, project_id, thread_id, run_id)
+    stmt = select(RunStep).where(RunStep.project_id == project_id, RunStep.run_id == run_id)
+    return await paginate(session, stmt, RunStep, query, step_to_dict, order_column=RunStep.position)
+
+
+async def get_run_step(session: AsyncSession, project_id: str, thread_id: str, run_id: str, step_id: str) -> RunStep:
+    await get_run(session, project_id, thread_id, run_id)
+    return await get_owned(session, RunStep, "run step", step_id, project_id, run_id=run_id)

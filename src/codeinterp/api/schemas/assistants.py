@@ -1,52 +1,44 @@
 """Assistants: request and response models written from the contract (`CreateAssistantRequest`,
 `ModifyAssistantRequest`, `AssistantObject`, `ListAssistantsResponse`, `DeleteAssistantResponse`).
-
-Requests are checked here for types and bounds only; the store checks the rest (tools, file ids,
-response formats) for every way of creating objects, and names the parameter at fault."""
+File ids are checked against the project by the assistant service."""
 
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from codeinterp.api.schemas.runs import FunctionObject  # one schema of that name for the whole API
+from codeinterp.api.schemas.common import ListResponse, Metadata, RequestModel
+from codeinterp.api.schemas.tools import AssistantTools, FunctionObject, ResponseFormatParam, ToolResourcesParam
 
 ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
+MAX_INSTRUCTIONS = 256_000
 
 
-_RESPONSE_FORMAT = ("'auto', {\"type\": \"text\"}, {\"type\": \"json_object\"} or "
-                    "{\"type\": \"json_schema\", \"json_schema\": {name, description, schema, strict}}")
-
-
-class Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class CreateAssistantRequest(Request):
+class CreateAssistantRequest(RequestModel):
     model: str = Field(min_length=1, max_length=256)
     name: str | None = Field(default=None, max_length=256)
     description: str | None = Field(default=None, max_length=512)
-    instructions: str | None = Field(default=None, max_length=256000)
+    instructions: str | None = Field(default=None, max_length=MAX_INSTRUCTIONS)
     reasoning_effort: ReasoningEffort | None = None
-    tools: list[dict[str, Any]] = Field(default_factory=list, max_length=128)
-    tool_resources: dict[str, Any] | None = None
-    metadata: dict[str, str] | None = None
+    tools: AssistantTools = Field(default_factory=list)
+    tool_resources: ToolResourcesParam | None = None
+    metadata: Metadata | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
-    response_format: Any = Field(default=None, description=_RESPONSE_FORMAT)
+    response_format: ResponseFormatParam = None
 
 
-class ModifyAssistantRequest(Request):
+class ModifyAssistantRequest(RequestModel):
     model: str | None = Field(default=None, min_length=1, max_length=256)
     reasoning_effort: ReasoningEffort | None = None
     name: str | None = Field(default=None, max_length=256)
     description: str | None = Field(default=None, max_length=512)
-    instructions: str | None = Field(default=None, max_length=256000)
-    tools: list[dict[str, Any]] | None = Field(default=None, max_length=128)
-    tool_resources: dict[str, Any] | None = None
-    metadata: dict[str, str] | None = None
+    instructions: str | None = Field(default=None, max_length=MAX_INSTRUCTIONS)
+    tools: AssistantTools | None = None
+    tool_resources: ToolResourcesParam | None = None
+    metadata: Metadata | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
-    response_format: Any = Field(default=None, description=_RESPONSE_FORMAT)
+    response_format: ResponseFormatParam = None
 
 
 class AssistantToolsCode(BaseModel):
@@ -111,12 +103,8 @@ class AssistantObject(BaseModel):
     response_format: Literal["auto"] | ResponseFormat | None = None
 
 
-class ListAssistantsResponse(BaseModel):
-    object: Literal["list"]
-    data: list[AssistantObject]
-    first_id: str | None
-    last_id: str | None
-    has_more: bool
+class ListAssistantsResponse(ListResponse[AssistantObject]):
+    pass
 
 
 class DeleteAssistantResponse(BaseModel):

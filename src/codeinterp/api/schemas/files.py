@@ -4,6 +4,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from codeinterp.api.schemas.common import ListResponse
+
 FilePurpose = Literal["assistants", "assistants_output", "batch", "batch_output", "fine-tune",
                       "fine-tune-results", "vision", "user_data"]
 
@@ -20,12 +22,8 @@ class OpenAIFile(BaseModel):
     status_details: str | None = None
 
 
-class ListFilesResponse(BaseModel):
-    object: str
-    data: list[OpenAIFile]
-    first_id: str | None
-    last_id: str | None
-    has_more: bool
+class ListFilesResponse(ListResponse[OpenAIFile]):
+    pass
 
 
 class DeleteFileResponse(BaseModel):

@@ -1,30 +1,114 @@
 """Messages: request and response models written from the contract (`CreateMessageRequest`,
 `ModifyMessageRequest`, `MessageObject` and its `MessageContent*` blocks, `ListMessagesResponse`,
-`DeleteMessageResponse`).
-
-`content` and `attachments` are checked by the store (a string or content parts; file ids of
-the project), which names the parameter at fault, e.g. `content[1].image_file.file_id`."""
+`DeleteMessageResponse`). File ids are checked against the project by the message service,
+which names the parameter at fault, e.g. `content[1].image_file.file_id`."""
 
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, Field, field_validator, model_validator
 
 from codeinterp.api.schemas.assistants import AssistantToolsCode
+from codeinterp.api.schemas.common import ListResponse, Metadata, RequestModel, invalid
+from codeinterp.api.schemas.tools import NO_FILE_SEARCH
+
+MAX_TEXT = 256_000  # characters in one text part of a message, as OpenAI allows
+MAX_URL = 2_000_000
+ImageDetail = Literal["auto", "low", "high"]
 
 
-class Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ImageFileParam(BaseModel):
+    file_id: str = Field(min_length=1)
+    detail: ImageDetail = "auto"
 
 
-class CreateMessageRequest(Request):
+class ImageUrlParam(BaseModel):
+    url: str = Field(max_length=MAX_URL)
+    detail: ImageDetail = "auto"
+
+    @field_validator("url")
+    @classmethod
+    def _web_or_data(cls, url: str) -> str:
+        if urlsplit(url).scheme not in ("http", "https", "data"):
+            raise invalid("An image_url part needs 'image_url.url', an http(s) or data URL.")
+        return url
+
+
+class MessageContentPartParam(BaseModel):
+    """A text, image_file or image_url part: `type` says which of the other fields it carries."""
+
+    type: Literal["text", "image_file", "image_url"]
+    text: str | None = Field(default=None, max_length=MAX_TEXT)
+    image_file: ImageFileParam | None = None
+    image_url: ImageUrlParam | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _an_object(cls, part: Any) -> Any:
+        if not isinstance(part, dict):
+            raise invalid("Each content part must be of type 'text', 'image_file' or 'image_url'.", at="type")
+        return part
+
+    @model_validator(mode="after")
+    def _carries_its_type(self) -> "MessageContentPartParam":
+        if getattr(self, self.type) is None:
+            raise invalid(f"A {self.type} part needs '{self.type}'.", at=self.type)
+        return self
+
+
+def _text_as_part(content: Any) -> Any:
+    if isinstance(content, str):
+        if len(content) > MAX_TEXT:
+            raise invalid(f"content can be at most {MAX_TEXT} characters long.")
+        return [{"type": "text", "text": content}]
+    return content
+
+
+MessageContentParam = Annotated[list[MessageContentPartParam], Field(min_length=1), BeforeValidator(_text_as_part),
+                                Field(description="A string, or an array of text, image_file and image_url parts.")]
+
+
+class AttachmentToolParam(BaseModel):
+    type: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _an_object(cls, tool: Any) -> Any:
+        if not isinstance(tool, dict):
+            raise invalid("An attachment's tool must be an object with a 'type'.", at="type")
+        return tool
+
+    @field_validator("type")
+    @classmethod
+    def _code_interpreter(cls, kind: str) -> str:
+        if kind == "file_search":
+            raise invalid(NO_FILE_SEARCH)
+        if kind != "code_interpreter":
+            raise invalid(f"Invalid attachment tool type {kind!r}: expected 'code_interpreter'.")
+        return kind
+
+
+class AttachmentParam(BaseModel):
+    file_id: str = Field(min_length=1)
+    tools: list[AttachmentToolParam] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _an_object(cls, attachment: Any) -> Any:
+        if not isinstance(attachment, dict):
+            raise invalid("Each attachment needs a file_id.", at="file_id")
+        return attachment
+
+
+class CreateMessageRequest(RequestModel):
     role: Literal["user", "assistant"]
-    content: Any = Field(description="A string, or an array of text, image_file and image_url parts.")
-    attachments: list[dict[str, Any]] | None = None
-    metadata: dict[str, str] | None = None
+    content: MessageContentParam
+    attachments: list[AttachmentParam] | None = None
+    metadata: Metadata | None = None
 
 
-class ModifyMessageRequest(Request):
-    metadata: dict[str, str] | None = None
+class ModifyMessageRequest(RequestModel):
+    metadata: Metadata | None = None
 
 
 class FilePath(BaseModel):
@@ -121,12 +205,8 @@ class MessageObject(BaseModel):
     metadata: dict[str, str] | None
 
 
-class ListMessagesResponse(BaseModel):
-    object: Literal["list"]
-    data: list[MessageObject]
-    first_id: str | None
-    last_id: str | None
-    has_more: bool
+class ListMessagesResponse(ListResponse[MessageObject]):
+    pass
 
 
 class DeleteMessageResponse(BaseModel):

@@ -4,33 +4,12 @@
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-Metadata = dict[str, str]
-
-
-def _check_metadata(value: dict | None) -> dict | None:
-    if value is None:
-        return value
-    if len(value) > 16:
-        raise ValueError("metadata can have at most 16 keys")
-    for key, item in value.items():
-        if len(key) > 64:
-            raise ValueError("metadata keys can be at most 64 characters long")
-        if len(item) > 512:
-            raise ValueError("metadata values can be at most 512 characters long")
-    return value
-
-
-class Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class FunctionObject(BaseModel):
-    name: str = Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")
-    description: str | None = None
-    parameters: dict[str, Any] | None = None
-    strict: bool | None = None
+from codeinterp.api.schemas.common import ListResponse, Metadata, RequestModel
+from codeinterp.api.schemas.messages import CreateMessageRequest
+from codeinterp.api.schemas.threads import CreateThreadRequest
+from codeinterp.api.schemas.tools import FunctionObject, ToolResourcesParam
 
 
 class CodeInterpreterTool(BaseModel):
@@ -75,7 +54,7 @@ class ResponseFormatObject(BaseModel):
 ResponseFormat = Union[Literal["auto"], ResponseFormatObject]
 
 
-class RunOptions(Request):
+class RunOptions(RequestModel):
     assistant_id: str
     model: str | None = None
     instructions: str | None = None
@@ -91,18 +70,16 @@ class RunOptions(Request):
     parallel_tool_calls: bool | None = None
     response_format: ResponseFormat | None = None
 
-    _metadata = field_validator("metadata")(_check_metadata)
-
 
 class CreateRunRequest(RunOptions):
     reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
     additional_instructions: str | None = None
-    additional_messages: list[dict[str, Any]] | None = None
+    additional_messages: list[CreateMessageRequest] | None = None
 
 
 class CreateThreadAndRunRequest(RunOptions):
-    thread: dict[str, Any] | None = None
-    tool_resources: dict[str, Any] | None = None
+    thread: CreateThreadRequest | None = None
+    tool_resources: ToolResourcesParam | None = None
 
 
 class ToolOutput(BaseModel):
@@ -110,15 +87,13 @@ class ToolOutput(BaseModel):
     output: str | None = None
 
 
-class SubmitToolOutputsRunRequest(Request):
+class SubmitToolOutputsRunRequest(RequestModel):
     tool_outputs: list[ToolOutput]
     stream: bool | None = None
 
 
-class ModifyRunRequest(Request):
+class ModifyRunRequest(RequestModel):
     metadata: Metadata | None = None
-
-    _metadata = field_validator("metadata")(_check_metadata)
 
 
 # ---- responses ------------------------------------------------------------------------------
@@ -178,7 +153,7 @@ class RunObject(BaseModel):
     model: str
     instructions: str
     tools: list[Tool]
-    metadata: Metadata
+    metadata: dict[str, str]
     usage: Usage | None
     temperature: float | None
     top_p: float | None
@@ -261,21 +236,13 @@ class RunStepObject(BaseModel):
     cancelled_at: int | None
     failed_at: int | None
     completed_at: int | None
-    metadata: Metadata
+    metadata: dict[str, str]
     usage: Usage | None
 
 
-class ListRunsResponse(BaseModel):
-    object: Literal["list"]
-    data: list[RunObject]
-    first_id: str | None
-    last_id: str | None
-    has_more: bool
+class ListRunsResponse(ListResponse[RunObject]):
+    pass
 
 
-class ListRunStepsResponse(BaseModel):
-    object: Literal["list"]
-    data: list[RunStepObject]
-    first_id: str | None
-    last_id: str | None
-    has_more: bool
+class ListRunStepsResponse(ListResponse[RunStepObject]):
+    pass

@@ -1,28 +1,25 @@
 """Threads: request and response models written from the contract (`CreateThreadRequest`,
 `ModifyThreadRequest`, `ThreadObject`, `DeleteThreadResponse`)."""
 
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from codeinterp.api.schemas.assistants import ToolResources
+from codeinterp.api.schemas.common import Metadata, RequestModel
+from codeinterp.api.schemas.messages import CreateMessageRequest
+from codeinterp.api.schemas.tools import ToolResourcesParam
 
 
-class Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class CreateThreadRequest(RequestModel):
+    messages: list[CreateMessageRequest] | None = None
+    tool_resources: ToolResourcesParam | None = None
+    metadata: Metadata | None = None
 
 
-class CreateThreadRequest(Request):
-    # Each message is a `CreateMessageRequest`, checked by the store so that errors name
-    # the parameter, e.g. `messages[1].content`.
-    messages: list[dict[str, Any]] | None = None
-    tool_resources: dict[str, Any] | None = None
-    metadata: dict[str, str] | None = None
-
-
-class ModifyThreadRequest(Request):
-    tool_resources: dict[str, Any] | None = None
-    metadata: dict[str, str] | None = None
+class ModifyThreadRequest(RequestModel):
+    tool_resources: ToolResourcesParam | None = None
+    metadata: Metadata | None = None
 
 
 class ThreadObject(BaseModel):

@@ -54,6 +54,10 @@ class UpstreamError(Exception):
         self.message = message
         self.status_code = status_code
 
+    @property
+    def rate_limited(self) -> bool:
+        return self.status_code == 429
+
 
 def _error_message(status: int, body: bytes) -> str:
     try:

@@ -47,7 +47,7 @@ def doctor() -> None:
 @keys_app.command("create")
 def keys_create(project: str = typer.Option("default", help="Project the key belongs to")) -> None:
     """Create a key and print it (it is shown only once)."""
-    from codeinterp.store.keys_cli import create_key
+    from codeinterp.cli.keys import create_key
 
     create_key(project)
 
@@ -55,7 +55,7 @@ def keys_create(project: str = typer.Option("default", help="Project the key bel
 @keys_app.command("list")
 def keys_list() -> None:
     """List keys (their ids, projects and prefixes; never the keys)."""
-    from codeinterp.store.keys_cli import list_keys
+    from codeinterp.cli.keys import list_keys
 
     list_keys()
 
@@ -63,7 +63,7 @@ def keys_list() -> None:
 @keys_app.command("revoke")
 def keys_revoke(key_id: str = typer.Argument(..., help="The key's id, as `keys list` shows it")) -> None:
     """Revoke a key."""
-    from codeinterp.store.keys_cli import revoke_key
+    from codeinterp.cli.keys import revoke_key
 
     raise typer.Exit(revoke_key(key_id))
 
@@ -71,10 +71,7 @@ def keys_revoke(key_id: str = typer.Argument(..., help="The key's id, as `keys l
 @app.command()
 def usage(days: int = typer.Option(30, help="How many days back")) -> None:
     """Print code interpreter sessions per project and day."""
-    from codeinterp.runs.usage_cli import print_usage
+    from codeinterp.cli.usage import print_usage
 
     print_usage(days)
 
-
-if __name__ == "__main__":
-    app()

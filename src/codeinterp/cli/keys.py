@@ -1,42 +1,22 @@
 """`codeinterp keys create | list | revoke`: API keys in the configured database."""
 
-import asyncio
 import datetime
 import sys
 
-from codeinterp.config import get_settings
-from codeinterp.store.db import Database, run_migrations
+from codeinterp.cli.database import in_session
 from codeinterp.store.errors import NotFound
 from codeinterp.store.projects import create_api_key, list_api_keys, revoke_api_key
 
 
-async def _with_session(work):
-    url = get_settings().resolved_database_url
-    db = Database(url)
-    await db.connect()
-    try:
-        async with db.session() as session:
-            result = await work(session)
-            await session.commit()
-            return result
-    finally:
-        await db.close()
-
-
-def _run(work):
-    run_migrations(get_settings().resolved_database_url)
-    return asyncio.run(_with_session(work))
-
-
 def create_key(project: str = "default") -> str:
     """Create a key for `project`, print it and return it."""
-    _, key = _run(lambda session: create_api_key(session, project))
+    _, key = in_session(lambda session: create_api_key(session, project))
     print(key)
     return key
 
 
 def list_keys() -> None:
-    rows = _run(list_api_keys)
+    rows = in_session(list_api_keys)
     print(f"{'id':<30} {'project':<20} {'prefix':<14} {'created (UTC)':<20} status")
     for key, project in rows:
         created = datetime.datetime.fromtimestamp(key.created_at, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
@@ -47,7 +27,7 @@ def list_keys() -> None:
 def revoke_key(key_id: str) -> int:
     """Revoke a key; returns the exit status (1 when there is no such key)."""
     try:
-        _run(lambda session: revoke_api_key(session, key_id))
+        in_session(lambda session: revoke_api_key(session, key_id))
     except NotFound:
         print(f"No key with id {key_id}", file=sys.stderr)
         return 1

@@ -1,37 +1,28 @@
 """`codeinterp usage`: code interpreter sessions per project and day, read from the store."""
 
-import asyncio
 import datetime
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from codeinterp.config import get_settings
-from codeinterp.store.db import Database, run_migrations
+from codeinterp.cli.database import in_session
 from codeinterp.store.ids import now
 from codeinterp.store.projects import Project
 from codeinterp.store.usage import DAY, usage_by_day
 
 
-async def usage_rows(database_url: str, days: int) -> list[tuple[str, str, str, int]]:
+async def usage_rows(session: AsyncSession, days: int) -> list[tuple[str, str, str, int]]:
     """(UTC day, project id, project name, sessions) for the last `days` days (today included),
     oldest first."""
     end = (now() // DAY + 1) * DAY
-    db = Database(database_url)
-    await db.connect()
-    try:
-        async with db.session() as session:
-            rows = await usage_by_day(session, None, end - days * DAY, end)
-            names = dict((await session.execute(select(Project.id, Project.name))).all())
-    finally:
-        await db.close()
+    rows = await usage_by_day(session, None, end - days * DAY, end)
+    names = dict((await session.execute(select(Project.id, Project.name))).all())
     return [(datetime.datetime.fromtimestamp(day, datetime.timezone.utc).strftime("%Y-%m-%d"), project,
              names.get(project, "-"), sessions) for day, project, sessions in rows]
 
 
 def print_usage(days: int = 7) -> None:
-    url = get_settings().resolved_database_url
-    run_migrations(url)
-    rows = asyncio.run(usage_rows(url, max(days, 1)))
+    rows = in_session(lambda session: usage_rows(session, max(days, 1)))
     id_width = max([len("project")] + [len(r[1]) for r in rows]) + 2
     name_width = max([len("name")] + [len(r[2]) for r in rows]) + 2
     print(f"{'day':<12}{'project':<{id_width}}{'name':<{name_width}}{'sessions':>10}")

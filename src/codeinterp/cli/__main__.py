@@ -1,0 +1,3 @@
+from codeinterp.cli.main import app
+
+app()
