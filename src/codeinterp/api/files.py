@@ -19,7 +19,7 @@ from codeinterp.api.uploads import parse_upload
 from codeinterp.store import files as file_store
 from codeinterp.store.errors import InvalidRequest, NotFound, QuotaExceeded
 from codeinterp.store.files import file_to_dict
-from codeinterp.store.ids import new_id, now
+from codeinterp.store.ids import new_id
 
 router = APIRouter(prefix="/v1", tags=["Files"], responses={
     status: {"model": ErrorResponse, "description": description} for status, description in (
@@ -29,7 +29,8 @@ router = APIRouter(prefix="/v1", tags=["Files"], responses={
 _FILE_RESPONSE = {"response_model": OpenAIFile, "response_model_exclude_none": True}
 
 
-def _expires_at(fields: dict[str, str]) -> int | None:
+def _expires_after(fields: dict[str, str]) -> int | None:
+    """Seconds after its creation that the file expires (None: never)."""
     anchor = fields.get("expires_after[anchor]")
     seconds = fields.get("expires_after[seconds]")
     if "expires_after" in fields:
@@ -46,7 +47,7 @@ def _expires_at(fields: dict[str, str]) -> int | None:
     except ValueError:
         raise InvalidRequest("'expires_after' needs anchor 'created_at' and seconds between 3600 and 2592000.",
                              param="expires_after") from None
-    return now() + policy.seconds
+    return policy.seconds
 
 
 @router.post("/files", operation_id="createFile", openapi_extra={
@@ -69,7 +70,7 @@ async def create_file(request: Request, project_id: str = Depends(current_projec
         if not purpose:
             raise InvalidRequest("Missing required parameter: 'purpose'.", param="purpose")
         file_store.check_upload(upload.filename, purpose)
-        expires_at = _expires_at(upload.fields)
+        expires_after = _expires_after(upload.fields)
         file_id = new_id("file")
         await asyncio.to_thread(upload.blob.commit, file_id)
     except BaseException:
@@ -77,7 +78,7 @@ async def create_file(request: Request, project_id: str = Depends(current_projec
         raise
     try:
         row = await file_store.add_file_row_within_quota(session, file_id, project_id, upload.filename,
-                                                         upload.blob.size, purpose, quota, expires_at)
+                                                         upload.blob.size, purpose, quota, expires_after)
         await session.commit()
     except BaseException:
         await session.rollback()

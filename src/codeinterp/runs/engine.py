@@ -27,7 +27,8 @@ from codeinterp.store.threads import Message, Thread, create_thread, message_to_
 from codeinterp.store.db import Database
 from codeinterp.store.errors import InvalidRequest, NotFound
 from codeinterp.store.ids import new_id, now
-from codeinterp.store.runs import ACTIVE_RUN_STATUSES, RUN_COLUMNS, Run, RunStep, run_to_dict, step_to_dict
+from codeinterp.store.ownership import owned
+from codeinterp.store.runs import ACTIVE_RUN_STATUSES, RUN_COLUMNS, Run, RunStep, get_run, run_to_dict, step_to_dict
 
 log = logging.getLogger(__name__)
 
@@ -138,8 +139,7 @@ class RunEngine:
             c = await s.connection()  # Core statements here; the ORM only to create a thread or messages
             assistant_id = body.get("assistant_id")
             assistant = (await c.execute(ASSISTANT, {"row_id": assistant_id})).one_or_none() if assistant_id else None
-            if assistant is None or assistant.project_id != project_id:
-                raise NotFound("assistant", assistant_id)
+            owned(assistant, "assistant", assistant_id, project_id)
             fields = _run_fields(assistant, body)
             self._check_model(fields["model"])
             thread_dict = None
@@ -175,7 +175,7 @@ class RunEngine:
     async def submit_tool_outputs(self, project_id: str, thread_id: str, run_id: str, body: dict) -> RunHandle:
         ar = self._active.get(run_id)
         async with self.db.session() as s:
-            run = await _get_run(s, project_id, thread_id, run_id)
+            run = await get_run(s, project_id, thread_id, run_id)
             if run.status != "requires_action" or ar is None:
                 raise InvalidRequest(f"Runs in status \"{run.status}\" do not accept tool outputs.")
             if run.expires_at is not None and now() >= run.expires_at:
@@ -223,7 +223,7 @@ class RunEngine:
         ar = self._active.get(run_id)
         running = ar is not None and ar.task is not None and not ar.task.done()
         async with self.db.session() as s:
-            run = await _get_run(s, project_id, thread_id, run_id)
+            run = await get_run(s, project_id, thread_id, run_id)
             if run.status == "cancelling":
                 return run_to_dict(run)
             if run.status not in ACTIVE_RUN_STATUSES:
@@ -385,13 +385,6 @@ class RunEngine:
         if models and model not in models:
             raise InvalidRequest(f"The model '{model}' does not exist or you do not have access to it.",
                                  param="model")
-
-
-async def _get_run(s, project_id: str, thread_id: str, run_id: str) -> Run:
-    run = await s.get(Run, run_id)
-    if run is None or run.project_id != project_id or run.thread_id != thread_id:
-        raise NotFound("run", run_id)
-    return run
 
 
 def _run_fields(assistant: Assistant, body: dict) -> dict:

@@ -122,8 +122,10 @@ def file_to_dict(row: File) -> dict:
 
 
 async def add_file_row(session: AsyncSession, file_id: str, project_id: str, filename: str, size: int,
-                       purpose: str, expires_at: int | None = None) -> File:
-    row = File(id=file_id, project_id=project_id, sequence=next_sequence(), created_at=now(), expires_at=expires_at,
+                       purpose: str, expires_after: int | None = None) -> File:
+    created_at = now()
+    row = File(id=file_id, project_id=project_id, sequence=next_sequence(), created_at=created_at,
+               expires_at=None if expires_after is None else created_at + expires_after,
                filename=filename, bytes=size, purpose=purpose, status="processed", mime_type=mime_type_for(filename))
     session.add(row)
     await session.flush()
@@ -141,12 +143,12 @@ async def storage_used(session: AsyncSession, project_id: str, lock: bool = Fals
 
 
 async def add_file_row_within_quota(session: AsyncSession, file_id: str, project_id: str, filename: str, size: int,
-                                    purpose: str, quota_bytes: int, expires_at: int | None = None) -> File:
+                                    purpose: str, quota_bytes: int, expires_after: int | None = None) -> File:
     """`add_file_row`, unless the project's files would then pass `quota_bytes` (QuotaExceeded);
     checked when the row is written, so concurrent writers cannot pass it together."""
     if await storage_used(session, project_id, lock=True) + size > quota_bytes:
         raise QuotaExceeded(quota_bytes)
-    return await add_file_row(session, file_id, project_id, filename, size, purpose, expires_at)
+    return await add_file_row(session, file_id, project_id, filename, size, purpose, expires_after)
 
 
 async def store_blob(data: bytes | Path | BinaryIO | AsyncIterable[bytes],
