@@ -6,7 +6,10 @@ other processes, mounts and namespaces, kernel keyrings, BPF and perf, loading k
 rebooting, swap, clocks, host names, raw I/O ports; ioctls that push input into a terminal;
 socket families other than local, IP and routing netlink (vsock, packet, bluetooth, ...)."""
 
+import contextlib
+import ctypes
 import errno
+import os
 
 import pyseccomp
 
@@ -41,9 +44,9 @@ AF_MAX = 46
 NETLINK_ROUTE = 0
 
 
-def install() -> None:
-    """Load the filter into this process (inherited by every process it starts); also sets
-    no_new_privs, so setuid programs cannot regain privileges."""
+def compile_filter() -> bytes:
+    """The filter as a BPF program, built once in the warm parent (building it in every kernel
+    cost each one its time and heap pages)."""
     rules = pyseccomp.SyscallFilter(defaction=pyseccomp.ALLOW)
     deny = pyseccomp.ERRNO(errno.EPERM)
     for name in DENIED_SYSCALLS:
@@ -63,4 +66,34 @@ def install() -> None:
         # netlink: routing only (audit, uevents, sock_diag ... tell of or act on the host)
         rules.add_rule(deny, call, pyseccomp.Arg(0, pyseccomp.MASKED_EQ, LOW_32, AF_NETLINK),
                        pyseccomp.Arg(2, pyseccomp.NE, NETLINK_ROUTE))
-    rules.load()
+    read_end, write_end = os.pipe()
+    try:
+        with os.fdopen(write_end, "wb") as out:
+            rules.export_bpf(out)
+        with os.fdopen(read_end, "rb") as program:
+            return program.read()
+    except BaseException:
+        for fd in (read_end, write_end):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        raise
+
+
+class _SockFilterProgram(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_char_p)]
+
+
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+
+
+def install(program: bytes) -> None:
+    """Load a program from `compile_filter` into this process (inherited by every process it
+    starts), with no_new_privs set first, so set-uid programs cannot regain privileges."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
+    fprog = _SockFilterProgram(len(program) // 8, program)
+    if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_SECCOMP)")

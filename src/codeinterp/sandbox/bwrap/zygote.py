@@ -35,6 +35,7 @@ MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 MNT_DETACH = 2
 PR_SET_CHILD_SUBREAPER = 36
 GO = b'{"type": "go"}\n'  # the manager's word that the kernel is in its cgroups and may start
+SECCOMP_PROGRAM = b""  # the seccomp filter, compiled once by main() before any kernel is forked
 
 libc = ctypes.CDLL(None, use_errno=True)
 
@@ -79,7 +80,7 @@ def become_kernel(request: dict) -> None:
     os.setgroups([])
     os.setresgid(uid, uid, uid)
     os.setresuid(uid, uid, uid)
-    seccomp_policy.install()
+    seccomp_policy.install(SECCOMP_PROGRAM)
     os.environ.clear()
     os.environ.update(request["env"])
 
@@ -140,6 +141,8 @@ def main() -> None:
     import kernel
 
     kernel.prepare()
+    global SECCOMP_PROGRAM
+    SECCOMP_PROGRAM = seccomp_policy.compile_filter()
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     signal.signal(signal.SIGCHLD, reap)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
