@@ -1,6 +1,5 @@
 """A session behaves like a notebook: state, values, streams, figures, files, timeouts, crashes."""
 
-import os
 import time
 from pathlib import Path
 

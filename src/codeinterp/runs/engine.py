@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, insert, select, update
 from codeinterp.config import Settings
 from codeinterp.upstream.client import ChatClient, UpstreamError
 from codeinterp.runs.events import Event, EventChannel, event
+from codeinterp.runs.run_fields import run_fields
 from codeinterp.runs.assistants_run import ActiveRun, RunLeg
 from codeinterp.runs.turn_loop import Cancelled, Stopped
 from codeinterp.runs.sessions import ThreadSessions
@@ -140,7 +141,7 @@ class RunEngine:
             assistant_id = body.get("assistant_id")
             assistant = (await c.execute(ASSISTANT, {"row_id": assistant_id})).one_or_none() if assistant_id else None
             owned(assistant, "assistant", assistant_id, project_id)
-            fields = _run_fields(assistant, body)
+            fields = run_fields(assistant, body)
             self._check_model(fields["model"])
             thread_dict = None
             if thread_id is None:
@@ -385,50 +386,3 @@ class RunEngine:
         if models and model not in models:
             raise InvalidRequest(f"The model '{model}' does not exist or you do not have access to it.",
                                  param="model")
-
-
-def _run_fields(assistant: Assistant, body: dict) -> dict:
-    """The run's settings (columns): the request's values, else the assistant's, else the defaults."""
-    tools = body.get("tools")
-    tools = list(tools) if tools is not None else list(assistant.tools or [])
-    for tool in tools:
-        if tool.get("type") == "file_search":
-            raise InvalidRequest("The file_search tool is not supported by this server; "
-                                 "use code_interpreter or function tools.", param="tools")
-        if tool.get("type") == "function" and not (tool.get("function") or {}).get("name"):
-            raise InvalidRequest("A function tool needs function.name.", param="tools")
-    choice = body.get("tool_choice")
-    if isinstance(choice, dict):
-        if choice.get("type") == "file_search":
-            raise InvalidRequest("The file_search tool is not supported by this server.", param="tool_choice")
-        if choice.get("type") == "code_interpreter" and not any(t["type"] == "code_interpreter" for t in tools):
-            raise InvalidRequest("tool_choice names code_interpreter, which is not among the run's tools.",
-                                 param="tool_choice")
-        if choice.get("type") == "function":
-            name = (choice.get("function") or {}).get("name")
-            if name not in {t["function"]["name"] for t in tools if t["type"] == "function"}:
-                raise InvalidRequest(f"tool_choice names function {name!r}, which is not among the run's tools.",
-                                     param="tool_choice")
-
-    def pick(name, default=None):
-        value = body.get(name)
-        if value is None:
-            value = getattr(assistant, name, None)
-        return default if value is None else value
-
-    instructions = body.get("instructions")
-    return {
-        "model": body.get("model") or assistant.model,
-        "instructions": instructions if instructions is not None else (assistant.instructions or ""),
-        "additional_instructions": body.get("additional_instructions"),
-        "tools": tools,
-        "metadata": body.get("metadata") or {},
-        "temperature": pick("temperature", 1.0),
-        "top_p": pick("top_p", 1.0),
-        "max_prompt_tokens": body.get("max_prompt_tokens"),
-        "max_completion_tokens": body.get("max_completion_tokens"),
-        "truncation_strategy": body.get("truncation_strategy") or {"type": "auto", "last_messages": None},
-        "tool_choice": choice if choice is not None else "auto",
-        "parallel_tool_calls": body.get("parallel_tool_calls") if body.get("parallel_tool_calls") is not None else True,
-        "response_format": pick("response_format", "auto"),
-    }
