@@ -187,9 +187,9 @@ def test_text_with_lone_surrogates_is_stored_and_streamed_as_valid_utf8():
 
 
 def test_input_file_names_fit_255_bytes_keep_their_extension_and_stay_unique():
-    from codeinterp.runs.sessions import ThreadSession
+    from codeinterp.runs.containers import ThreadContainer
 
-    ts = ThreadSession("proj", "thread")
+    ts = ThreadContainer("proj", "thread")
     long = "数" * 104 + ".csv"
     ts.assign_inputs([("f1", long), ("f2", long), ("f3", "x" * 300), ("f4", "a." + "b" * 300), ("f5", "short.txt")])
     paths = [ts.inputs[f].path for f in ("f1", "f2", "f3", "f4", "f5")]

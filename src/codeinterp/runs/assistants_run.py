@@ -17,7 +17,8 @@ from codeinterp.runs import prompt
 from codeinterp.runs.assistants_steps import START_RUN, MessageWriter, ToolStepWriter
 from codeinterp.runs.events import EventChannel
 from codeinterp.runs.python_tool import TOOL_NAME
-from codeinterp.runs.sessions import ThreadCodeExecutor, ThreadSession, ThreadSessions
+from codeinterp.runs.code_executor import ThreadCodeExecutor
+from codeinterp.runs.containers import ThreadContainer, ThreadContainers
 from codeinterp.runs.turn_loop import Cancelled, CodeRun, ToolCall, TurnLoop, TurnObserver, TurnParameters
 from codeinterp.sandbox.types import OutputEvent
 from codeinterp.store.assistants import Assistant
@@ -67,17 +68,17 @@ class ActiveRun:
 class AssistantsRecorder(TurnObserver):
     """Writes what the turn loop does as the run's messages and steps, and publishes each change."""
 
-    def __init__(self, ar: ActiveRun, db: Database, thread_session: ThreadSession) -> None:
+    def __init__(self, ar: ActiveRun, db: Database, thread_container: ThreadContainer) -> None:
         self.ar = ar
         self.db = db
-        self.thread_session = thread_session
+        self.thread_container = thread_container
 
     def next_position(self) -> int:
         self.ar.position += 1
         return self.ar.position
 
     def paths(self) -> dict[str, str]:
-        return self.thread_session.paths()
+        return self.thread_container.paths()
 
     async def _open_message(self) -> MessageWriter:
         images, self.ar.pending_images = self.ar.pending_images, []
@@ -153,19 +154,19 @@ class AssistantsRecorder(TurnObserver):
 
 
 class RunLeg:
-    def __init__(self, ar: ActiveRun, db: Database, sessions: ThreadSessions, client: ChatClient,
+    def __init__(self, ar: ActiveRun, db: Database, containers: ThreadContainers, client: ChatClient,
                  exec_timeout: float | None) -> None:
         self.ar = ar
         self.db = db
-        self.sessions = sessions
+        self.containers = containers
         self.client = client
         self.exec_timeout = exec_timeout
-        self.thread_session: ThreadSession = sessions.get(ar.project_id, ar.thread_id)
+        self.thread_container: ThreadContainer = containers.get(ar.project_id, ar.thread_id)
 
     async def run(self) -> None:
         """Start the leg (status in_progress) and drive the run until the leg ends; raises
         Cancelled / Stopped / UpstreamError."""
-        ar, ts = self.ar, self.thread_session
+        ar, ts = self.ar, self.thread_container
         async with self.db.transaction() as c:
             run = (await c.execute(START_RUN, {"row_id": ar.id, "now": now()})).one_or_none()
             if run is None or ar.cancel_requested:
@@ -174,17 +175,17 @@ class RunLeg:
             rows = await prompt.message_rows(c, run.project_id, run.thread_id)
             ts.assign_inputs(await self._input_files(c, run, rows))
             paths_by_file = {f.file_id: f.path for f in ts.inputs.values()}
-            system = prompt.system_message(run, ts.listed_paths(), self.sessions.settings.prompt_max_files)
+            system = prompt.system_message(run, ts.listed_paths(), self.containers.settings.prompt_max_files)
             messages = [system] if system else []
             messages += await prompt.thread_messages(c, run, rows, paths_by_file, ts.ended_runs)
         if ts.sandbox is None and _ran_code(messages):
             ts.state_lost = True  # code ran here before, in a session that is gone
         ar.publish("thread.run.in_progress", run_to_dict(run))
         ar.turn = TurnLoop(
-            self.client, parameters_from_run(run), ThreadCodeExecutor(self.sessions, ts),
+            self.client, parameters_from_run(run), ThreadCodeExecutor(self.containers, ts),
             AssistantsRecorder(ar, self.db, ts), exec_timeout=self.exec_timeout, deadline=run.expires_at,
             cancelled=lambda: ar.cancel_requested, usage=run.usage,
-            deadline_grace=LEG_DEADLINE_GRACE_SECONDS + self.sessions.settings.sandbox_interrupt_grace_seconds)
+            deadline_grace=LEG_DEADLINE_GRACE_SECONDS + self.containers.settings.sandbox_interrupt_grace_seconds)
         ar.usage = ar.turn.usage
         await ar.turn.run(messages)
 

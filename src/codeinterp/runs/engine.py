@@ -21,7 +21,7 @@ from codeinterp.runs.events import Event, EventChannel, event
 from codeinterp.runs.run_fields import run_fields
 from codeinterp.runs.assistants_run import ActiveRun, RunLeg
 from codeinterp.runs.turn_loop import Cancelled, Stopped
-from codeinterp.runs.sessions import ThreadSessions
+from codeinterp.runs.containers import ThreadContainers
 from codeinterp.store.assistants import Assistant
 from codeinterp.store.messages import create_message
 from codeinterp.store.threads import Message, Thread, create_thread, message_to_dict, thread_to_dict
@@ -68,7 +68,7 @@ class RunEngine:
         self.db = db
         self.sandboxes = sandboxes
         self.settings = settings
-        self.sessions = ThreadSessions(db, sandboxes, settings)
+        self.containers = ThreadContainers(db, sandboxes, settings)
         self._client: ChatClient | None = None
         if settings.model_base_url:
             self._client = ChatClient(settings.model_base_url, settings.model_api_key,
@@ -82,7 +82,7 @@ class RunEngine:
 
     async def start(self) -> None:
         """Runs a previous process left unfinished end as `failed`, saying why."""
-        await self.sessions.start()
+        await self.containers.start()
         t = now()
         async with self.db.session() as s:
             stale = (await s.execute(select(Run.id).where(Run.status.in_(ACTIVE_RUN_STATUSES)))).scalars().all()
@@ -110,7 +110,7 @@ class RunEngine:
         for ar in list(self._active.values()):
             if ar.expiry is not None:
                 ar.expiry.cancel()
-        await self.sessions.close()
+        await self.containers.close()
         if self._client is not None:
             await self._client.aclose()
 
@@ -258,7 +258,7 @@ class RunEngine:
 
     async def _drive(self, ar: ActiveRun, resume: bool) -> None:
         try:
-            await RunLeg(ar, self.db, self.sessions, self._client,
+            await RunLeg(ar, self.db, self.containers, self._client,
                          self.settings.sandbox_exec_timeout_seconds).run()
         except (Cancelled, asyncio.CancelledError):
             ar.finishing = True

@@ -95,4 +95,4 @@ class RunWorker:
         return await self._call(self.engine.cancel_run(project_id, thread_id, run_id))
 
     async def thread_deleted(self, project_id: str, thread_id: str) -> None:
-        await self._call(self.engine.sessions.close_thread(project_id, thread_id))
+        await self._call(self.engine.containers.close_thread(project_id, thread_id))

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from codeinterp.config import Settings
 from codeinterp.runs.prompt import RunPart
 from codeinterp.runs.python_tool import NotSaved, SavedOutputs
-from codeinterp.runs.turn_loop import CodeExecutor, NoSessionFree, Stopped
-from codeinterp.sandbox.interface import OutputCallback, SandboxBackend, SandboxSession
-from codeinterp.sandbox.types import ExecutionResult, FileTooLarge, SessionClosed, SessionLimitReached
+from codeinterp.runs.turn_loop import NoSessionFree
+from codeinterp.sandbox.interface import SandboxBackend, SandboxSession
+from codeinterp.sandbox.types import ExecutionResult, FileTooLarge, SessionLimitReached
 from codeinterp.store.blobs import BlobTooLarge, read_chunks
 from codeinterp.store.db import Database
 from codeinterp.store import containers as container_store
@@ -43,7 +43,7 @@ class InputFile:
 
 
 @dataclass
-class ThreadSession:
+class ThreadContainer:
     project_id: str
     thread_id: str
     inputs: dict[str, InputFile] = field(default_factory=dict)  # file id -> where it is
@@ -108,12 +108,12 @@ def _free_name(name: str, taken: set[str]) -> str:
     return fitted
 
 
-class ThreadSessions:
+class ThreadContainers:
     def __init__(self, db: Database, sandboxes: SandboxBackend, settings: Settings) -> None:
         self.db = db
         self.sandboxes = sandboxes
         self.settings = settings
-        self._threads: dict[str, ThreadSession] = {}
+        self._threads: dict[str, ThreadContainer] = {}
         self._starting = asyncio.Lock()  # held while a new session is counted against the cap
         self._pending: dict[str, int] = {}  # project id -> sessions starting now
 
@@ -122,11 +122,11 @@ class ThreadSessions:
         async with self.db.transaction() as c:
             await container_store.forget_sessions(c)
 
-    def get(self, project_id: str, thread_id: str) -> ThreadSession:
+    def get(self, project_id: str, thread_id: str) -> ThreadContainer:
         self._forget_expired()
         ts = self._threads.get(thread_id)
         if ts is None or ts.project_id != project_id:
-            ts = ThreadSession(project_id, thread_id)
+            ts = ThreadContainer(project_id, thread_id)
             self._threads[thread_id] = ts
         ts.last_used = time.monotonic()
         return ts
@@ -137,7 +137,7 @@ class ThreadSessions:
             if ts.last_used < limit and not ts.lock.locked():
                 del self._threads[thread_id]
 
-    async def sandbox(self, ts: ThreadSession):
+    async def sandbox(self, ts: ThreadContainer):
         """The thread's live sandbox session, started (and its input files copied) if needed."""
         ts.last_used = time.monotonic()
         if ts.sandbox is not None and self.sandboxes.get(ts.sandbox.id) is None:
@@ -159,7 +159,7 @@ class ThreadSessions:
         await self._copy_inputs(ts)
         return ts.sandbox
 
-    async def touch(self, ts: ThreadSession) -> None:
+    async def touch(self, ts: ThreadContainer) -> None:
         """The container was used now: its last_active_at is written (at most twice a minute)."""
         if ts.container_id is not None and time.monotonic() - ts.touched_at >= TOUCH_INTERVAL_SECONDS:
             async with self.db.transaction() as c:
@@ -188,7 +188,7 @@ class ThreadSessions:
         finally:
             self._pending[project_id] -= 1
 
-    def _live(self, project_id: str | None) -> list[ThreadSession]:
+    def _live(self, project_id: str | None) -> list[ThreadContainer]:
         """Threads (of the project, or all) whose sandbox session is open."""
         return [t for t in self._threads.values() if t.sandbox is not None
                 and (project_id is None or t.project_id == project_id) and self.sandboxes.get(t.sandbox.id)]
@@ -219,12 +219,12 @@ class ThreadSessions:
         async with self.db.transaction() as c:
             await container_store.delete_thread_container(c, project_id, thread_id)
 
-    def forget_sandbox(self, ts: ThreadSession) -> None:
+    def forget_sandbox(self, ts: ThreadContainer) -> None:
         ts.sandbox = None
         ts.state_lost = True
         ts.generated.clear()
 
-    async def _copy_inputs(self, ts: ThreadSession) -> None:
+    async def _copy_inputs(self, ts: ThreadContainer) -> None:
         missing = [f for f in ts.inputs.values() if f.file_id not in ts.copied]
         if not missing:
             return
@@ -241,7 +241,7 @@ class ThreadSessions:
         async with self.db.transaction() as c:
             await container_store.add_files(c, ts.container_id, ts.project_id, copied)
 
-    async def store_outputs(self, ts: ThreadSession, result: ExecutionResult,
+    async def store_outputs(self, ts: ThreadContainer, result: ExecutionResult,
                             deadline: float | None = None) -> SavedOutputs:
         """Save images and changed files as `assistants_output` files, within the limits: at most
         `max_files_per_execution` files, `sandbox_data_mb` bytes (counted at each file's apparent
@@ -304,7 +304,7 @@ class ThreadSessions:
                 out.files.append(path)
         return out
 
-    async def _add_rows(self, ts: ThreadSession, stored: list[tuple[str, str, int, str | None]], quota: int) -> set[str]:
+    async def _add_rows(self, ts: ThreadContainer, stored: list[tuple[str, str, int, str | None]], quota: int) -> set[str]:
         """Add the rows of the stored blobs that fit in the project's quota (checked again now, with
         the project locked, against what other writers added meanwhile), and record the files as the
         container's; the ids of those added."""
@@ -334,70 +334,3 @@ class ThreadSessions:
                 except Exception:  # the manager closes what is left
                     log.debug("closing session of %s failed", ts.thread_id, exc_info=True)
         self._threads.clear()
-
-
-
-NOTE_STATE_LOST = ("[note: this thread's earlier session ended (it expired, was closed to make room for "
-                   "other sessions, or the server restarted); "
-                   "variables and files made in it are gone, input files were copied again]\n")
-
-
-class ThreadCodeExecutor(CodeExecutor):
-    """The code tool of a thread's runs: its sandbox session, started or replaced as needed, its
-    outputs stored as the thread's files."""
-
-    def __init__(self, sessions: ThreadSessions, ts: ThreadSession) -> None:
-        self.sessions = sessions
-        self.ts = ts
-        self._running = None  # the sandbox session while code runs
-
-    async def execute(self, code: str, timeout: float | None, on_output: OutputCallback,
-                      deadline: float | None) -> tuple[ExecutionResult, SavedOutputs, str]:
-        async with self.ts.lock:
-            result, note = await self._execute(code, timeout, on_output, deadline)
-            _valid_text(result)
-            saved = await self.sessions.store_outputs(self.ts, result, deadline=deadline)
-            await self.sessions.touch(self.ts)
-        return result, saved, note
-
-    async def _execute(self, code: str, timeout: float | None, on_output: OutputCallback,
-                       deadline: float | None) -> tuple[ExecutionResult, str]:
-        """Run the code in the thread's session (a session that closed meanwhile is replaced once)."""
-        ts = self.ts
-        for attempt in (1, 2):
-            sandbox = await self._sandbox(deadline)
-            note = ""
-            if ts.state_lost:
-                note = NOTE_STATE_LOST
-                ts.state_lost = False
-            self._running = sandbox
-            try:
-                return await sandbox.execute(code, timeout=timeout, on_output=on_output), note
-            except SessionClosed:
-                if attempt == 2:
-                    raise
-                self.sessions.forget_sandbox(ts)
-            finally:
-                self._running = None
-        raise AssertionError("unreachable")
-
-    async def _sandbox(self, deadline: float | None):
-        """The thread's session, not waited for past `deadline`."""
-        left = None if deadline is None else max(0.0, deadline - time.time())
-        try:
-            async with asyncio.timeout(left):
-                return await self.sessions.sandbox(self.ts)
-        except TimeoutError:
-            raise Stopped("expired") from None
-
-    async def interrupt(self) -> None:
-        if self._running is not None:
-            await self._running.interrupt()
-
-
-def _valid_text(result: ExecutionResult) -> None:
-    """Make the text a sandbox sent valid UTF-8 (it is stored, streamed and sent to the model)."""
-    for output in result.outputs:
-        output.text = valid_utf8(output.text)
-        output.ename = output.ename and valid_utf8(output.ename)
-        output.evalue = output.evalue and valid_utf8(output.evalue)
