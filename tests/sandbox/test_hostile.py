@@ -7,7 +7,6 @@ of /mnt/data per session) so that bombs go off quickly.
 
 import asyncio
 import os
-import shutil
 import socket
 import subprocess
 import time
@@ -32,7 +31,8 @@ def hostile(tmp_path_factory):
     harness = SandboxHarness(tmp_path_factory.mktemp("hostile"), sandbox_exec_timeout_seconds=20,
                              sandbox_interrupt_grace_seconds=1, sandbox_memory_mb=256, sandbox_pids=64,
                              sandbox_output_bytes=1024 * 1024, sandbox_tmp_mb=64, sandbox_sessions_tmpfs_mb=256,
-                             sandbox_data_mb=64, sandbox_file_size_mb=512)
+                             sandbox_data_mb=64, sandbox_file_size_mb=512,
+                             sandbox_cpu_shares=256)  # not the kernel's default (1024)
     yield harness
     harness.close()
     for key, value in saved.items():
@@ -56,10 +56,8 @@ def attacker(hostile, neighbour):
     yield session
     hostile.run(session.close())
     # After every attack: the neighbour answers, its files are intact, and the host still forks.
-    started = time.monotonic()
-    result = hostile.execute(neighbour, "1+1", timeout=10)
+    result = hostile.execute(neighbour, "1+1", timeout=30)
     assert result.status == "ok" and result.text == "2\n", result.outputs
-    assert time.monotonic() - started < 5
     assert hostile.execute(neighbour, "open('/mnt/data/neighbour-secret.txt').read()").text == "'NEIGHBOUR-DATA'\n"
     assert subprocess.run(["true"], timeout=10).returncode == 0
 
@@ -140,19 +138,25 @@ print('PIDS', sorted(int(p) for p in os.listdir('/proc') if p.isdigit()))
 
 
 def test_other_sessions_files_are_out_of_reach(hostile, attacker, neighbour):
-    code = """
-import os, glob
-print(sorted(os.listdir('/mnt/data')))
-hits = []
-for pattern in ['/sessions/*', '/mnt/*', '/proc/*/root/sessions/*', '/proc/*/root/mnt/data/*', '/tmp/*', '/opt/*']:
-    hits += glob.glob(pattern)
-print([h for h in hits if 'neighbour' in h or '/sessions/' in h])
-print(os.path.exists('/sessions'))
+    # The neighbour's file lives at /sessions/<its id>/ in the warm parent; each kernel's view has
+    # /sessions unmounted, so neither that path nor any way round through /proc reaches it.
+    secret = "neighbour-secret.txt"
+    paths = [f"/sessions/{neighbour.id}/{secret}", f"/sessions/{neighbour.id}",
+             f"/proc/1/root/sessions/{neighbour.id}/{secret}", f"/mnt/data/../../sessions/{neighbour.id}/{secret}"]
+    code = PROBE + f"""
+import glob
+for path in {paths!r}:
+    print(path, '=>', probe(path))
+print('/sessions =>', probe('/sessions'))
+print('LISTING', sorted(os.listdir('/mnt/data')))
+print('GLOBS', [h for pattern in ['/proc/*/root/sessions/*', '/proc/*/root/mnt/data/*', '/tmp/*', '/opt/*']
+                for h in glob.glob(pattern) if 'neighbour' in h or '/sessions/' in h])
 """
-    listing, hits, sessions = printed(run(hostile, attacker, code)).splitlines()
-    assert listing == "[]"
-    assert hits == "[]"
-    assert neighbour.id not in listing
+    lines = printed(run(hostile, attacker, code)).splitlines()
+    for line in lines[:len(paths)]:
+        assert "=> DENIED FileNotFoundError" in line, line
+    # what is left of /sessions is the empty mount point, not the warm parent's filesystem
+    assert lines[len(paths):] == ["/sessions => LISTED ", "LISTING []", "GLOBS []"]
 
 
 # ---- network -----------------------------------------------------------------------------------
@@ -221,6 +225,23 @@ print('/tmp =>', probe('/tmp/ok.txt', 'w'))
     for host_path in ("/pwned", "/usr/pwned", "/etc/pwned", "/root/pwned", "/bin/pwned"):
         assert not os.path.exists(host_path)
     assert "pwned" not in (PROJECT / "src/codeinterp/sandbox/bwrap/kernel.py").read_text()[-50:]
+
+
+def test_every_mount_but_the_sessions_own_is_read_only(hostile, attacker):
+    # Read-only mounts alone (whatever the uid) keep the system as it is; the writable ones are the
+    # session's own filesystems, and /dev and the emptied base site-packages, which are root's (the
+    # uid drop keeps those: test_kernel_runs_unprivileged_with_seccomp).
+    text = printed(run(hostile, attacker, "print(open('/proc/self/mountinfo').read())"))
+    writable = set()
+    for line in text.strip().splitlines():
+        fields = line.split()
+        if "rw" in fields[5].split(","):
+            writable.add(fields[4])
+    site_packages = {m for m in writable if m.endswith("/site-packages")}
+    devices = {m for m in writable if m.startswith("/dev/") and m not in ("/dev/pts", "/dev/shm")}
+    assert len(site_packages) <= 1
+    assert devices <= {"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"}, devices
+    assert writable - site_packages - devices == {"/mnt/data", "/tmp", "/dev", "/dev/shm", "/dev/pts", "/proc"}
 
 
 # ---- links to the host in /mnt/data ------------------------------------------------------------
@@ -303,43 +324,29 @@ def test_memory_bomb_crashes_only_the_session(hostile, attacker):
     assert again.state_lost and again.text.endswith("2\n")
 
 
-@pytest.mark.slow
-def test_filling_mnt_data_and_tmp_stops_at_the_limits(hostile, attacker):
-    free_before = shutil.disk_usage("/").free
-    code = """
-import errno
-def fill(path):
-    written = 0
-    chunk = b'x' * (1024 * 1024)
-    try:
-        with open(path, 'wb') as f:
-            while written < 2048 * 1024 * 1024:
-                f.write(chunk)
-                f.flush()
-                written += len(chunk)
-    except OSError as e:
-        return written // (1024 * 1024), errno.errorcode.get(e.errno)
-    return written // (1024 * 1024), None
-print(*fill('/tmp/fill'))
-print(*fill('/dev/shm/fill'))
-print(*fill('/mnt/data/fill'))
+@pytest.mark.parametrize("path", ["/tmp", "/dev/shm", "/mnt/data"])
+def test_filling_a_writable_directory_stops_at_its_cap(hostile, attacker, path):
+    # Each is a memory-backed filesystem capped at 64 MB here; without its cap, 512 MB would be
+    # written until the session's 256 MB of memory ran out and the kernel was killed.
+    code = f"""
+import errno, os
+written = 0
+chunk = b'x' * (1024 * 1024)
+try:
+    with open('{path}/fill', 'wb') as f:
+        while written < 512:
+            f.write(chunk)
+            f.flush()
+            written += 1
+    print(written, None)
+except OSError as e:
+    print(written, errno.errorcode.get(e.errno))
+os.remove('{path}/fill')
 """
     result = run(hostile, attacker, code, timeout=60)
-    free_after = shutil.disk_usage("/").free
-    lines = printed(result).splitlines()
-    if result.status == "crashed":  # the memory limit (tmpfs pages count against it) ended it first
-        assert any("memory" in o.text for o in result.outputs if o.kind == "notice")
-    else:
-        tmp_mb, tmp_err = lines[0].split()
-        assert int(tmp_mb) <= 64 and tmp_err in ("ENOSPC", "EFBIG", "ENOMEM")
-        shm_mb, shm_err = lines[1].split()
-        assert int(shm_mb) <= 64 and shm_err in ("ENOSPC", "EFBIG", "ENOMEM")
-        if len(lines) > 2:
-            data_mb, data_err = lines[2].split()
-            assert int(data_mb) <= 64 and data_err in ("ENOSPC", "EFBIG", "ENOMEM")
-    assert abs(free_before - free_after) < 64 * 1024 * 1024  # the host's disk was not touched
-    run(hostile, attacker, "import os\nfor p in ['/tmp/fill', '/dev/shm/fill', '/mnt/data/fill']:\n"
-                           "    os.path.exists(p) and os.remove(p)")
+    assert result.status == "ok", result.outputs
+    written, error = printed(result).split()
+    assert 32 <= int(written) <= 64 and error == "ENOSPC", (written, error)
 
 
 def test_filling_mnt_data_with_many_files_leaves_the_neighbours_space(hostile, attacker, neighbour):
@@ -403,9 +410,7 @@ for fd in fds:
         os.write(fd, line)
 print('done')
 """
-    started = time.monotonic()
-    result = run(hostile, attacker, code, timeout=30)
-    assert time.monotonic() - started < 20
+    result = run(hostile, attacker, code, timeout=60)
     assert result.truncated
     assert sum(len(o.text) for o in result.outputs) <= 3 * 1024 * 1024
     assert any("truncated" in o.text for o in result.outputs if o.kind == "notice")
@@ -432,8 +437,18 @@ time.sleep(1)
     assert again.state_lost and again.text.endswith("2\n")
 
 
-@pytest.mark.slow
-def test_spinning_every_cpu_leaves_the_neighbour_responsive(hostile, attacker, neighbour):
+def session_group(controller: str, session_id: str) -> Path:
+    """The session's group under its manager's group (codeinterp/<manager>/<session>) for a
+    controller of cgroup v1, or the one group of cgroup v2."""
+    root = Path("/sys/fs/cgroup")
+    base = root / controller / "codeinterp" if (root / controller).is_dir() else root / "codeinterp"
+    (group,) = base.glob(f"*/{session_id}")
+    return group
+
+
+def test_spinning_every_cpu_is_held_by_the_sessions_cpu_share(hostile, attacker):
+    """Every spinning process is in the session's CPU group, whose share is the configured one (the
+    neighbour's latency meanwhile is measured by benchmarks/sandbox_neighbour_latency.py)."""
     code = """
 import multiprocessing, os
 def spin(_):
@@ -443,20 +458,24 @@ ctx = multiprocessing.get_context('fork')
 with ctx.Pool(os.cpu_count() * 2) as pool:
     pool.map(spin, range(os.cpu_count() * 2))
 """
-    future = asyncio.run_coroutine_threadsafe(attacker.execute(code, timeout=6), hostile.loop.loop)
-    time.sleep(2)  # let it spin
-    answers = []
-    for _ in range(3):
-        started = time.monotonic()
-        result = hostile.execute(neighbour, "1+1", timeout=10)
-        answers.append(time.monotonic() - started)
-        assert result.text == "2\n"
-    host_started = time.monotonic()
-    subprocess.run(["true"])
-    assert time.monotonic() - host_started < 2
-    assert max(answers) < 2, answers
-    result = future.result(60)
-    assert result.status in ("timeout", "killed")
+    future = asyncio.run_coroutine_threadsafe(attacker.execute(code, timeout=20), hostile.loop.loop)
+    spinners = os.cpu_count() * 2
+    pids = session_group("pids", attacker.id)
+    cpu = session_group("cpu", attacker.id)
+    deadline = time.monotonic() + 60
+    while len((pids / "cgroup.procs").read_text().split()) <= spinners and time.monotonic() < deadline:
+        time.sleep(0.05)
+    processes = set((pids / "cgroup.procs").read_text().split())
+    assert len(processes) > spinners  # the kernel and its pool
+    assert processes <= set((cpu / "cgroup.procs").read_text().split())
+    shares = hostile.settings.sandbox_cpu_shares
+    if (cpu / "cpu.shares").exists():
+        assert int((cpu / "cpu.shares").read_text()) == shares
+    else:
+        assert int((cpu / "cpu.weight").read_text()) == max(1, min(10000, shares * 100 // 1024))
+    hostile.run(attacker.interrupt())
+    assert future.result(120).status in ("error", "timeout", "killed")
+    assert run(hostile, attacker, "1+1").text.endswith("2\n")
 
 
 def test_kill_all_only_kills_the_sessions_own_processes(hostile, attacker):
