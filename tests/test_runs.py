@@ -2,13 +2,16 @@
 official `openai` SDK (sync and async, strict response validation)."""
 
 import asyncio
+import glob
 import hashlib
 import io
+import secrets
 import time
 
 import openai
 import pytest
 
+from tests.helpers.database import rows_mentioning
 from tests.helpers.postgres import server_on_postgres
 from tests.helpers.server import start_server
 
@@ -312,18 +315,19 @@ def test_a_message_being_written_is_listed_in_progress(client, upstream):
     assert [s.status for s in steps_of(client, final)] == ["completed"]
 
 
+def executing(marker: str) -> bool:
+    """Whether a sandbox's cell has created /mnt/data/MARKER (seen from the host through /proc)."""
+    return bool(glob.glob(f"/proc/[0-9]*/root/mnt/data/{marker}"))
+
+
 def test_cancel_interrupts_a_long_cell(client, upstream):
-    upstream.script([python("import time\nfor i in range(600):\n    time.sleep(0.1)"), {"text": "never"}])
+    marker = "executing-" + secrets.token_hex(8)
+    upstream.script([python(f"import time\nopen('/mnt/data/{marker}', 'w').close()\ntry:\n    time.sleep(120)\n"
+                            "except KeyboardInterrupt:\n    interrupted = 'yes'\n    raise"), {"text": "never"}])
     assistant = make_assistant(client)
     thread = client.beta.threads.create(messages=[{"role": "user", "content": "Wait a minute."}])
     run = client.beta.threads.runs.create(thread.id, assistant_id=assistant.id)
-
-    def code_running():
-        steps = client.beta.threads.runs.steps.list(run.id, thread_id=thread.id).data
-        return steps and steps[0].step_details.tool_calls and \
-            steps[0].step_details.tool_calls[0].code_interpreter.input.endswith("sleep(0.1)")
-    wait_for(code_running)
-    time.sleep(0.5)  # the cell is executing now
+    wait_for(lambda: executing(marker), timeout=120)
     cancelling = client.beta.threads.runs.cancel(run.id, thread_id=thread.id)
     assert cancelling.status == "cancelling"
     final = client.beta.threads.runs.poll(run.id, thread_id=thread.id, poll_interval_ms=100)
@@ -332,11 +336,11 @@ def test_cancel_interrupts_a_long_cell(client, upstream):
     with pytest.raises(openai.BadRequestError):
         client.beta.threads.runs.cancel(run.id, thread_id=thread.id)
 
-    # The thread's session survived the interrupt and serves the next run.
-    upstream.script([python("print('still here')"), {"text": "ok"}])
+    # The interrupt reached the cell, and the thread's session survived it to serve the next run.
+    upstream.script([python("print(interrupted)"), {"text": "ok"}])
     _, after = ask(client, assistant, "Again.", thread=thread)
     assert after.status == "completed"
-    assert steps_of(client, after)[0].step_details.tool_calls[0].code_interpreter.outputs[0].logs == "still here\n"
+    assert steps_of(client, after)[0].step_details.tool_calls[0].code_interpreter.outputs[0].logs == "yes\n"
 
 
 def test_function_tool_requires_action_then_submit(client, upstream):
@@ -483,29 +487,32 @@ def test_runs_on_postgresql(tmp_path, upstream):
         assert after.status == "failed" and "restarted" in after.last_error.message
 
 
-def _sandbox_groups() -> set[str]:
-    """The session groups (codeinterp/<manager>/<session>) on this host."""
-    from pathlib import Path
-    groups = Path("/sys/fs/cgroup/pids/codeinterp")
-    if not groups.is_dir():
-        groups = Path("/sys/fs/cgroup/codeinterp")
-    return {p.name for p in groups.glob("*/sbx_*") if p.is_dir()}
+def session_group_exists(session_id: str) -> bool:
+    """Whether the sandbox session's control group (codeinterp/<manager>/<session>) is still there."""
+    return bool(glob.glob(f"/sys/fs/cgroup/*/codeinterp/*/{session_id}") +
+                glob.glob(f"/sys/fs/cgroup/codeinterp/*/{session_id}"))
 
 
-def test_deleting_a_thread_deletes_its_runs_and_steps_and_ends_its_session(client, upstream):
+def test_deleting_a_thread_deletes_its_runs_and_steps_and_ends_its_session(server, client, upstream):
     assistant = make_assistant(client)
-    upstream.script([python("kept = 1"), {"text": "ok"}])
+    upstream.script([python("import re\nprint(re.search('sbx_[0-9a-f]+', open('/proc/self/cgroup').read())[0])"),
+                     {"text": "ok"}])
     thread, run = ask(client, assistant, "Run it")
-    assert run.status == "completed" and steps_of(client, run)
-    before = _sandbox_groups()
+    assert run.status == "completed"
+    steps = steps_of(client, run)
+    session_id = steps[0].step_details.tool_calls[0].code_interpreter.outputs[0].logs.strip()
+    assert session_group_exists(session_id)
+    messages = client.beta.threads.messages.list(thread.id).data
     assert client.beta.threads.delete(thread.id).deleted
     for read in (lambda: client.beta.threads.runs.retrieve(run.id, thread_id=thread.id),
                  lambda: client.beta.threads.runs.list(thread.id),
                  lambda: steps_of(client, run)):
         with pytest.raises(openai.NotFoundError):
             read()
-    if before:  # where cgroups are in use, the thread's session and its group are gone
-        wait_for(lambda: len(_sandbox_groups() - before) == 0 and len(before - _sandbox_groups()) >= 1)
+    # Nothing of the thread is left in the database: its messages, runs and steps are gone too.
+    ids = [thread.id, run.id, *(s.id for s in steps), *(m.id for m in messages)]
+    assert rows_mentioning(server, *ids) == []
+    wait_for(lambda: not session_group_exists(session_id), timeout=60)
 
 
 def test_bad_messages_in_a_run_request_name_where_they_are(client):

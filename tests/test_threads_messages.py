@@ -1,12 +1,11 @@
 """Threads and messages through the official SDK against the real server."""
 
-import time
-
 import httpx
 import openai
 import pytest
 
 from tests.conftest import make_client
+from tests.helpers.database import rows_mentioning
 from tests.helpers.postgres import server_on_postgres
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -78,10 +77,12 @@ def test_thread_without_body_and_its_modifications(server, client, upload):
     assert client.beta.threads.retrieve(thread.id) == only_metadata
 
 
-def test_deleting_a_thread_deletes_its_messages(client):
+def test_deleting_a_thread_deletes_its_messages(server, client):
     thread = client.beta.threads.create(messages=[{"role": "user", "content": "first"}])
     message = client.beta.threads.messages.create(thread.id, role="user", content="hello")
+    first = client.beta.threads.messages.list(thread.id, order="asc").data[0]
     deleted = client.beta.threads.delete(thread.id)
+    assert rows_mentioning(server, thread.id, message.id, first.id) == []
     assert deleted.deleted and deleted.id == thread.id and deleted.object == "thread.deleted"
     with pytest.raises(openai.NotFoundError):
         client.beta.threads.retrieve(thread.id)
@@ -318,10 +319,7 @@ def test_no_new_messages_or_deletion_while_a_run_is_active(client, upstream):
         client.beta.threads.delete(thread.id)
     assert run.id in failure.value.message
     client.beta.threads.runs.cancel(run.id, thread_id=thread.id)
-    for _ in range(200):
-        if client.beta.threads.runs.retrieve(run.id, thread_id=thread.id).status == "cancelled":
-            break
-        time.sleep(0.05)
+    assert client.beta.threads.runs.poll(run.id, thread_id=thread.id, poll_interval_ms=50).status == "cancelled"
     assert client.beta.threads.messages.create(thread.id, role="user", content="More.").role == "user"
     assert client.beta.threads.delete(thread.id).deleted
 
