@@ -1,17 +1,40 @@
 """Shared fixtures: a real server process and official `openai` SDK clients talking to it."""
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import httpx
+import hypothesis.configuration
 import openai
 import pytest
 import yaml
 
+from tests.helpers.postgres import postgres_database
 from tests.helpers.server import ServerProcess, start_server
 from tests.helpers.upstream import upstream  # noqa: F401  (session-scoped scripted model)
 
 # The paths we serve and the schemas they use, cut from OpenAI's public OpenAPI description (MIT).
 CONTRACT = Path(__file__).resolve().parent / "contract" / "openapi-subset.yaml"
+
+
+SCRATCH = pytest.StashKey[str]()
+
+
+def pytest_configure(config) -> None:
+    """Tools that write beside the working directory (Schemathesis's .schemathesis/, Hypothesis's
+    .hypothesis/) write into a temporary directory, never into the repository (test arguments
+    are resolved from where pytest was started)."""
+    scratch = tempfile.mkdtemp(prefix="codeinterp-tests-")
+    os.chdir(scratch)
+    hypothesis.configuration.set_hypothesis_home_dir(Path(scratch) / ".hypothesis")  # read at its import
+    config.stash[SCRATCH] = scratch
+
+
+def pytest_unconfigure(config) -> None:
+    os.chdir(config.invocation_params.dir)
+    shutil.rmtree(config.stash[SCRATCH], ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +73,16 @@ def other_client(server) -> openai.OpenAI:
 def async_client(server) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(base_url=server.base_url, api_key=server.api_key, max_retries=0, timeout=60,
                               _strict_response_validation=True)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_env(request) -> dict:
+    """Environment for a test's own server: SQLite (the default), then a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield {}
+        return
+    with postgres_database() as database_url:
+        yield {"CODEINTERP_DATABASE_URL": database_url}
 
 
 @pytest.fixture(scope="session")

@@ -91,6 +91,7 @@ def test_routes_methods_and_auth(http):
     assert e["code"] == "invalid_api_key"
 
 
+@pytest.mark.postgres
 def test_a_value_the_database_refuses_is_400_not_500(tmp_path):
     """PostgreSQL refuses NUL characters in text; that is the client's input, not a server bug."""
     from sqlalchemy.ext.asyncio import AsyncSession

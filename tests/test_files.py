@@ -208,6 +208,7 @@ def test_restart_keeps_files(tmp_path):
         proc.stop()
 
 
+@pytest.mark.postgres
 def test_files_api_on_postgresql(tmp_path):
     with server_on_postgres(tmp_path) as proc:
         with make_client(proc) as client:

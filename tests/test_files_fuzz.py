@@ -14,7 +14,7 @@ schema = schemathesis.openapi.from_path(CONTRACT).include(path_regex=r"^/files")
 UNPARSEABLE = "Invalid HTTP request received."  # uvicorn's answer to a request line it cannot parse
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def server(request, tmp_path_factory):
     """This module's server, once on SQLite and once on PostgreSQL (which refuses NUL bytes, long keys...)."""
     tmp = tmp_path_factory.mktemp("fuzz")

@@ -437,9 +437,9 @@ def test_no_upstream_configured_is_a_400(tmp_path):
         srv.stop()
 
 
-def test_run_waiting_for_tool_outputs_expires(tmp_path, upstream):
+def test_run_waiting_for_tool_outputs_expires(tmp_path, upstream, database_env):
     srv = start_server(tmp_path, env={"CODEINTERP_MODEL_BASE_URL": upstream.base_url,
-                                      "CODEINTERP_RUN_EXPIRY_SECONDS": "2"})
+                                      "CODEINTERP_RUN_EXPIRY_SECONDS": "2", **database_env})
     try:
         client = openai.OpenAI(base_url=srv.base_url, api_key=srv.api_key, _strict_response_validation=True)
         lookup = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
@@ -460,6 +460,7 @@ def test_run_waiting_for_tool_outputs_expires(tmp_path, upstream):
         srv.stop()
 
 
+@pytest.mark.postgres
 def test_runs_on_postgresql(tmp_path, upstream):
     with server_on_postgres(tmp_path, env={"CODEINTERP_MODEL_BASE_URL": upstream.base_url}) as srv:
         client = openai.OpenAI(base_url=srv.base_url, api_key=srv.api_key, _strict_response_validation=True)

@@ -92,9 +92,9 @@ def test_cancelled_run_events(server, client, upstream):
     assert json.loads(events[-2][1])["cancelled_at"] is not None
 
 
-def test_expired_run_events(tmp_path, upstream):
+def test_expired_run_events(tmp_path, upstream, database_env):
     srv = start_server(tmp_path, env={"CODEINTERP_MODEL_BASE_URL": upstream.base_url,
-                                      "CODEINTERP_RUN_EXPIRY_SECONDS": "5"})
+                                      "CODEINTERP_RUN_EXPIRY_SECONDS": "5", **database_env})
     try:
         with make_client(srv) as client:
             upstream.script([long_cell("executing-" + secrets.token_hex(8))])
@@ -151,8 +151,8 @@ def test_a_server_stopped_mid_stream_ends_the_stream_with_an_error_event(tmp_pat
         srv.stop()
 
 
-def test_a_server_killed_mid_run_fails_the_run_and_lists_nothing_half_written(tmp_path, upstream):
-    srv = start_server(tmp_path, env={"CODEINTERP_MODEL_BASE_URL": upstream.base_url})
+def test_a_server_killed_mid_run_fails_the_run_and_lists_nothing_half_written(tmp_path, upstream, database_env):
+    srv = start_server(tmp_path, env={"CODEINTERP_MODEL_BASE_URL": upstream.base_url, **database_env})
     try:
         with make_client(srv) as client:
             upstream.script([python("kept = 1"), {"text": "A long answer, written slowly. " * 10, "chunk_delay": 1}])

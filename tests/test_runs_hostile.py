@@ -96,10 +96,10 @@ def code_from_user(body: dict) -> dict:
 
 # ---- item 10: runs past expires_at ---------------------------------------------------------------
 
-def test_a_run_past_expires_at_ends_expired_whatever_it_waits_on(tmp_path, upstream):
+def test_a_run_past_expires_at_ends_expired_whatever_it_waits_on(tmp_path, upstream, database_env):
     srv = start_server(tmp_path, env={"CODEINTERP_MODEL_BASE_URL": upstream.base_url,
                                       "CODEINTERP_RUN_EXPIRY_SECONDS": "3",
-                                      "CODEINTERP_SANDBOX_EXEC_TIMEOUT_SECONDS": "600"})
+                                      "CODEINTERP_SANDBOX_EXEC_TIMEOUT_SECONDS": "600", **database_env})
     try:
         client = make_client(srv)
         assistant = make_assistant(client)

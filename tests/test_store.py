@@ -24,7 +24,8 @@ async def create_file(session, project_id: str, filename: str, data, purpose: st
     file_id, size = await file_store.store_blob(data)
     return await file_store.add_file_row(session, file_id, project_id, filename, size, purpose)
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"

@@ -266,6 +266,7 @@ def test_run_id_filter_lists_the_runs_messages(client, upstream):
     assert len(client.beta.threads.messages.list(thread.id).data) == 2
 
 
+@pytest.mark.postgres
 def test_assistants_threads_and_messages_on_postgresql(tmp_path, upstream):
     with server_on_postgres(tmp_path, env={"CODEINTERP_MODEL_BASE_URL": upstream.base_url}) as srv:
         with make_client(srv) as client, make_client(srv, srv.create_key("other")) as other:

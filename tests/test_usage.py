@@ -53,7 +53,7 @@ SESSIONS = [
 ]
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def usage_db(request, tmp_path_factory):
     """A migrated database (SQLite, and the test PostgreSQL when there is one) with SESSIONS recorded."""
     if request.param == "sqlite":
