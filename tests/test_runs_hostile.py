@@ -4,6 +4,7 @@ projects. Real server, real sandboxes, the official SDK, a scripted model."""
 
 import io
 import json
+import secrets
 import threading
 import time
 
@@ -13,6 +14,7 @@ import pytest
 
 from tests.conftest import make_client
 from tests.helpers.server import start_server
+from tests.test_runs import executing
 
 MODEL = "scripted-model"
 MB = 1024 * 1024
@@ -277,13 +279,11 @@ def test_a_project_at_its_session_cap_closes_its_idle_session_then_refuses_clear
         # Both sessions busy (threads 0 and 2 hold them now): a run on thread 1 is refused clearly.
         busy = []
         for thread in (threads[0], threads[2]):
-            a.beta.threads.messages.create(thread.id, role="user", content="CODE:import time\ntime.sleep(120)")
+            marker = "executing-" + secrets.token_hex(8)
+            a.beta.threads.messages.create(thread.id, role="user", content=f"CODE:open('/mnt/data/{marker}', 'w')"
+                                                                           f".close()\nimport time\ntime.sleep(120)")
             busy.append(a.beta.threads.runs.create(thread.id, assistant_id=assistant_a.id))
-        for run in busy:
-            wait_for(lambda: (s := a.beta.threads.runs.steps.list(run.id, thread_id=run.thread_id).data)
-                     and s[0].step_details.tool_calls and
-                     s[0].step_details.tool_calls[0].code_interpreter.input.endswith("sleep(120)"))
-        time.sleep(1)  # the cells are executing now
+            wait_for(lambda: executing(marker))  # the cell is executing now
         _, refused = ask(a, assistant_a, "CODE:print('hi')", thread=threads[1])
         assert refused.status == "failed"
         assert refused.last_error.code == "rate_limit_exceeded"

@@ -46,6 +46,15 @@ class SandboxHarness:
         self.loop.stop()
 
 
+def session_group(controller: str, session_id: str) -> Path:
+    """The session's group under its manager's group (codeinterp/<manager>/<session>) for a
+    controller of cgroup v1, or the one group of cgroup v2."""
+    root = Path("/sys/fs/cgroup")
+    base = root / controller / "codeinterp" if (root / controller).is_dir() else root / "codeinterp"
+    (group,) = base.glob(f"*/{session_id}")
+    return group
+
+
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory):
     harness = SandboxHarness(tmp_path_factory.mktemp("sandbox"), sandbox_exec_timeout_seconds=30,

@@ -7,6 +7,7 @@ import pytest
 
 from codeinterp.sandbox.interface import read_all
 from codeinterp.sandbox.types import SessionClosed, SessionLimitReached
+from tests.sandbox.conftest import session_group
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -177,7 +178,11 @@ def test_live_session_cap(tmp_path):
 def test_kernel_that_dies_between_executions_is_restarted_with_a_notice(sandbox, session):
     sandbox.execute(session, "import os, threading, time\n"
                              "threading.Thread(target=lambda: (time.sleep(0.2), os._exit(1))).start()")
-    time.sleep(1)
+    procs = session_group("pids", session.id) / "cgroup.procs"
+    deadline = time.monotonic() + 60
+    while procs.read_text().split() and time.monotonic() < deadline:  # until the kernel has exited
+        time.sleep(0.05)
+    assert procs.read_text().split() == []
     result = sandbox.execute(session, "1 + 1")
     assert result.status == "ok" and result.state_lost
     assert result.outputs[0].kind == "notice" and "between executions" in result.outputs[0].text

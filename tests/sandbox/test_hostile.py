@@ -16,7 +16,7 @@ import pytest
 
 from codeinterp.sandbox.bwrap.channel import wire_budget
 from codeinterp.sandbox.interface import read_all
-from tests.sandbox.conftest import SandboxHarness
+from tests.sandbox.conftest import SandboxHarness, session_group
 
 SECRET = "sk-hostile-test-secret-4f9a2c"
 PROJECT = Path(__file__).resolve().parents[2]
@@ -435,15 +435,6 @@ time.sleep(1)
     assert result.status == "crashed", result.outputs
     again = run(hostile, attacker, "1+1")
     assert again.state_lost and again.text.endswith("2\n")
-
-
-def session_group(controller: str, session_id: str) -> Path:
-    """The session's group under its manager's group (codeinterp/<manager>/<session>) for a
-    controller of cgroup v1, or the one group of cgroup v2."""
-    root = Path("/sys/fs/cgroup")
-    base = root / controller / "codeinterp" if (root / controller).is_dir() else root / "codeinterp"
-    (group,) = base.glob(f"*/{session_id}")
-    return group
 
 
 def test_spinning_every_cpu_is_held_by_the_sessions_cpu_share(hostile, attacker):
@@ -1018,7 +1009,7 @@ def test_mount_table_shows_no_other_session_and_no_server_data(hostile, attacker
 
 @pytest.mark.slow
 def test_all_sandboxes_together_stay_within_the_total_memory(tmp_path):
-    from tests.sandbox.conftest import SandboxHarness
+    from tests.sandbox.conftest import SandboxHarness, session_group
 
     harness = SandboxHarness(tmp_path, sandbox_warm_sessions=0, sandbox_memory_mb=256, sandbox_total_memory_mb=320,
                              sandbox_exec_timeout_seconds=30)
