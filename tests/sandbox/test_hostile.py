@@ -919,11 +919,16 @@ def test_a_kernel_that_stops_reading_cannot_hold_an_execution(hostile, attacker)
 import re, threading, time
 def hold_the_interpreter():  # the regular expression engine keeps the GIL: the kernel's loop stops
     time.sleep(0.5)
+    open('/tmp/holding', 'w').close()
     re.match(r'(x+x+)+y', 'x' * 64)
 threading.Thread(target=hold_the_interpreter, daemon=True).start()
 """
     assert run(hostile, attacker, stop_later).status == "ok"
-    time.sleep(1)
+    holding = Path(f"/proc/{attacker.kernel.pid}/root/tmp/holding")
+    deadline = time.monotonic() + 60
+    while not holding.exists() and time.monotonic() < deadline:  # the kernel's loop has stopped
+        time.sleep(0.02)
+    assert holding.exists()
     big = "# " + "x" * (16 << 20) + "\n1+1"
     result = hostile.run(attacker.execute(big, timeout=2), timeout=60)
     assert result.status == "killed", result.outputs
