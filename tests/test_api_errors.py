@@ -9,7 +9,7 @@ from codeinterp.api.app import create_app
 from codeinterp.api.auth import current_project
 from codeinterp.api.errors import APIError
 from codeinterp.config import Settings
-from codeinterp.store.errors import Conflict, InvalidRequest, NotFound
+from codeinterp.store.errors import InvalidRequest, NotFound, QuotaExceeded
 
 KEY = "sk-ci-errors-test"
 
@@ -33,8 +33,8 @@ def http(tmp_path_factory):
             raise InvalidRequest("Bad thing.", param="thing")
         if kind == "missing":
             raise NotFound("widget", "w_1")
-        if kind == "conflict":
-            raise Conflict("Busy.")
+        if kind == "quota":
+            raise QuotaExceeded(10 * 1024 * 1024)
         if kind == "api":
             raise APIError(429, "Slow down.", type="rate_limit_error", code="rate_limit_exceeded")
         raise RuntimeError("a bug")
@@ -75,7 +75,8 @@ def test_missing_wrong_type_and_non_object_bodies_are_400_naming_the_param(http)
 def test_service_errors_map_to_statuses(http):
     assert error(http.get("/v1/raise/invalid"), 400)["param"] == "thing"
     assert error(http.get("/v1/raise/missing"), 404)["message"] == "No widget found with id 'w_1'."
-    assert error(http.get("/v1/raise/conflict"), 409)["message"] == "Busy."
+    quota = error(http.get("/v1/raise/quota"), 403)
+    assert quota["code"] == "storage_quota_exceeded" and "10 MB" in quota["message"]
     assert error(http.get("/v1/raise/api"), 429)["type"] == "rate_limit_error"
 
 

@@ -12,7 +12,7 @@ from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from codeinterp.store.errors import Conflict, InvalidRequest, NotFound, QuotaExceeded, StoreError
+from codeinterp.store.errors import InvalidRequest, NotFound, QuotaExceeded, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ class APIError(Exception):
 
 
 # The HTTP status of each kind of store error (QuotaExceeded: 403, as retrying cannot help).
-STORE_ERROR_STATUS = {InvalidRequest: 400, NotFound: 404, Conflict: 409, QuotaExceeded: 403}
+STORE_ERROR_STATUS = {InvalidRequest: 400, NotFound: 404, QuotaExceeded: 403}
 
 
 def store_error_status(exc: StoreError) -> int:

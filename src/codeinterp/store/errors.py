@@ -23,10 +23,6 @@ class NotFound(StoreError):
         self.id = id
 
 
-class Conflict(StoreError):
-    """The object's state forbids the request (e.g. a run already active)."""
-
-
 class QuotaExceeded(StoreError):
     """The project's storage quota would be passed (a client must free space; retrying cannot help)."""
 
