@@ -129,8 +129,6 @@ def pids_group(pid: str) -> str:
 WHICH_SESSION = "import re\nprint(re.search('sbx_[0-9a-f]+', open('/proc/self/cgroup').read())[0])"
 
 
-@pytest.mark.xfail(strict=True, reason="uvicorn's graceful shutdown waits 30 s, then cuts the stream without an "
-                                       "error event (finding of issue 16; the API side ends open streams)")
 def test_a_server_stopped_mid_stream_ends_the_stream_with_an_error_event(tmp_path, upstream):
     srv = start_server(tmp_path, env={"CODEINTERP_MODEL_BASE_URL": upstream.base_url})
     try:

@@ -100,6 +100,14 @@ class RunEngine:
                 await s.commit()
                 log.warning("marked %d unfinished runs as failed after a restart", len(stale))
 
+    def end_streams(self, message: str) -> None:
+        """The server is stopping: every open stream of a run ends now with an `error` event (the
+        runs themselves are left as they are, and fail at the next start)."""
+        error = {"error": {"message": message, "type": "server_error", "param": None, "code": None}}
+        for ar in list(self._active.values()):
+            ar.channel.publish("error", error)
+            ar.channel.close()
+
     async def stop(self) -> None:
         self._stopping = True
         tasks = [ar.task for ar in self._active.values() if ar.task is not None and not ar.task.done()]

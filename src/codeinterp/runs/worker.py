@@ -38,6 +38,11 @@ class RunWorker:
         self.sandboxes: SandboxBackend | None = None
         self.engine: RunEngine | None = None
 
+    def end_streams(self, message: str) -> None:
+        """From any thread: end the open run streams with an error event (see RunEngine.end_streams)."""
+        if self.engine is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.engine.end_streams, message)
+
     async def _call(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
         """Run a coroutine on the worker's loop and wait for it here (cancelling it if this is cancelled)."""
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, self.loop))
