@@ -143,17 +143,13 @@ class ThreadContainers:
         if ts.sandbox is not None and self.sandboxes.get(ts.sandbox.id) is None:
             self.forget_sandbox(ts)  # expired or closed by the manager
         if ts.sandbox is None:
-            if ts.container_id is None:
-                async with self.db.transaction() as c:
-                    ts.container_id = await container_store.thread_container(
-                        c, ts.project_id, ts.thread_id, container_store.minutes(self.settings.sandbox_idle_expiry_seconds))
             ts.sandbox = await self._new_sandbox(ts.project_id)
             ts.copied.clear()
             async with self.db.session() as session:
                 await record_session(session, ts.project_id, ts.sandbox.id)
-                c = await session.connection()
-                await container_store.drop_files(c, ts.container_id)  # a new session holds none of them yet
-                await container_store.touch(c, ts.container_id, ts.sandbox.id)
+                ts.container_id = await container_store.start_thread_session(
+                    await session.connection(), ts.project_id, ts.thread_id, ts.container_id, ts.sandbox.id,
+                    container_store.minutes(self.settings.sandbox_idle_expiry_seconds))
                 await session.commit()
             ts.touched_at = time.monotonic()
         await self._copy_inputs(ts)

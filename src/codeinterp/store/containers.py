@@ -54,20 +54,27 @@ def expired(container: Container, at: int | None = None) -> bool:
     return (at if at is not None else now()) >= container.last_active_at + container.expires_after_minutes * 60
 
 
-async def thread_container(c: AsyncConnection, project_id: str, thread_id: str, expires_after_minutes: int) -> str:
-    """The id of the thread's container, created (running, idle expiry from the settings) if it has none."""
-    found = (await c.execute(select(Container.id, Container.project_id).where(Container.thread_id == thread_id))
-             ).one_or_none()
-    if found is not None and found.project_id == project_id:
-        return found.id
-    if found is not None:  # a thread id of another project: never shared
-        raise ValueError(f"thread {thread_id} belongs to another project")
-    t = now()
-    container_id = new_id("cntr")
-    await c.execute(insert(Container).values(
-        id=container_id, project_id=project_id, name=f"thread {thread_id}", status="running", memory_limit="1g",
-        expires_after_minutes=expires_after_minutes, created_at=t, last_active_at=t, session_id=None,
-        thread_id=thread_id))
+async def start_thread_session(c: AsyncConnection, project_id: str, thread_id: str, container_id: str | None,
+                               session_id: str, expires_after_minutes: int) -> str:
+    """A new sandbox session of the thread's container (made now, running, if the thread has none):
+    the container's id. Files recorded for an earlier session are forgotten (a new session holds
+    none of them until they are copied in again)."""
+    if container_id is None:
+        found = (await c.execute(select(Container.id, Container.project_id).where(Container.thread_id == thread_id))
+                 ).one_or_none()
+        if found is not None and found.project_id != project_id:  # a thread id of another project: never shared
+            raise ValueError(f"thread {thread_id} belongs to another project")
+        if found is None:
+            t = now()
+            container_id = new_id("cntr")
+            await c.execute(insert(Container).values(
+                id=container_id, project_id=project_id, name=f"thread {thread_id}", status="running",
+                memory_limit="1g", expires_after_minutes=expires_after_minutes, created_at=t, last_active_at=t,
+                session_id=session_id, thread_id=thread_id))
+            return container_id
+        container_id = found.id
+    await drop_files(c, container_id)
+    await touch(c, container_id, session_id)
     return container_id
 
 
