@@ -14,9 +14,8 @@ import pytest
 
 from tests.conftest import make_client
 from tests.helpers.server import start_server
-from tests.test_runs import executing
+from tests.test_runs import executing, fresh_script, make_assistant, python  # noqa: F401 (fresh_script: autouse)
 
-MODEL = "scripted-model"
 MB = 1024 * 1024
 QUOTA_MB = 20
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -27,20 +26,6 @@ server_env = {
     "CODEINTERP_PROMPT_MAX_FILES": "8",
     "CODEINTERP_PROJECT_STORAGE_MB": str(QUOTA_MB),
 }
-
-
-@pytest.fixture(autouse=True)
-def fresh_script(upstream):
-    upstream.reset()
-
-
-def python(code: str) -> dict:
-    return {"tool_calls": [{"name": "python", "arguments": {"code": code}}]}
-
-
-def make_assistant(client, **kwargs):
-    kwargs.setdefault("tools", [{"type": "code_interpreter"}])
-    return client.beta.assistants.create(model=MODEL, instructions="You analyse data.", **kwargs)
 
 
 def ask(client, assistant, text: str, thread=None, attachments=None):

@@ -208,26 +208,25 @@ def protection_checks(settings: Settings) -> list[dict]:
     ]
 
 
-def run_doctor(settings: Settings | None = None) -> int:
-    settings = settings or get_settings()
-    print("Isolation on this host:")
-    results = checks(settings)
-    for item in results:
+def _print_checks(items: list[dict]) -> None:
+    for item in items:
         state = "OK     " if item["ok"] else "MISSING"
         print(f"  {state} {item['name']:<15} {item['detail']}")
         if not item["ok"]:
             print(f"          {'':<15} without it: {item['loss']}")
+
+
+def run_doctor(settings: Settings | None = None) -> int:
+    settings = settings or get_settings()
+    print("Isolation on this host:")
+    _print_checks(checks(settings))
     missing = missing_isolation(settings)
     protections = []
     if not missing:
         print()
         print("Protections, as a probe session sees them:")
         protections = protection_checks(settings)
-        for item in protections:
-            state = "OK     " if item["ok"] else "MISSING"
-            print(f"  {state} {item['name']:<15} {item['detail']}")
-            if not item["ok"]:
-                print(f"          {'':<15} without it: {item['loss']}")
+        _print_checks(protections)
     print()
     if missing:
         if settings.sandbox_unsafe:
