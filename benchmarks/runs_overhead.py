@@ -21,6 +21,7 @@ import asyncio
 import json
 import os
 import time
+from pathlib import Path
 
 import httpx
 
@@ -69,7 +70,13 @@ def _until_completed(client: httpx.Client, url: str, body: dict) -> float:
     raise RuntimeError("the stream ended before thread.run.completed")
 
 
-def server_runs(runs: int) -> tuple[list[float], list[float]]:
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (every thread), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_runs(runs: int) -> tuple[list[float], list[float], float]:
     upstream = ScriptedUpstream()
     upstream.fallback = one_cell_model(CELL)
     server = Server(upstream)
@@ -81,7 +88,9 @@ def server_runs(runs: int) -> tuple[list[float], list[float]]:
             body = {"assistant_id": assistant["id"]}
             _until_completed(client, f"/threads/{thread['id']}/runs", body)  # warm-up: starts the session
             time.sleep(3)  # the server starts its warm sandbox sessions in the background: let it finish
+            cpu_before = cpu_seconds(server.process.pid)
             warm = [_until_completed(client, f"/threads/{thread['id']}/runs", body) for _ in range(runs)]
+            cpu_per_run = (cpu_seconds(server.process.pid) - cpu_before) / runs
             new_thread = [_until_completed(client, "/threads/runs", dict(body, thread={}))
                           for _ in range(runs)]
             checked = client.get(f"/threads/{thread['id']}/runs", params={"limit": 1}).raise_for_status().json()
@@ -90,7 +99,7 @@ def server_runs(runs: int) -> tuple[list[float], list[float]]:
             tool_step = next(s for s in steps["data"] if s["type"] == "tool_calls")
             logs = tool_step["step_details"]["tool_calls"][0]["code_interpreter"]["outputs"]
             assert any("332833500" in o.get("logs", "") for o in logs), json.dumps(logs)
-        return warm, new_thread
+        return warm, new_thread, cpu_per_run
     finally:
         server.stop()
         upstream.close()
@@ -103,7 +112,7 @@ def main() -> None:
     os.chdir(os.path.dirname(os.path.abspath(__file__)) + "/..")
 
     bare_warm, bare_cold = asyncio.run(bare_sandbox(args.runs))
-    run_warm, run_new = server_runs(args.runs)
+    run_warm, run_new, cpu_per_run = server_runs(args.runs)
 
     print(f"one-cell run, {args.runs} runs each; cell: {CELL!r}")
     print(f"  bare sandbox, running session   {summary(bare_warm)}")
@@ -111,6 +120,7 @@ def main() -> None:
     tenth = max(1, len(run_warm) // 10)
     print(f"    as the thread grows: p50 of its first {tenth} runs {percentile(run_warm[:tenth], 50) * 1000:.1f} ms, "
           f"of its last {tenth} {percentile(run_warm[-tenth:], 50) * 1000:.1f} ms")
+    print(f"  server CPU per run on the warm thread {cpu_per_run * 1000:.1f} ms")
     print(f"  bare sandbox, new session       {summary(bare_cold)}")
     print(f"  run on a new thread             {summary(run_new)}")
     added_warm = (percentile(run_warm, 50) - percentile(bare_warm, 50)) * 1000
