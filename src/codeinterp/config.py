@@ -2,6 +2,7 @@
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -53,6 +54,7 @@ class Settings(BaseSettings):
     sandbox_interrupt_grace_seconds: float = 2.0
     sandbox_idle_expiry_seconds: float = 3600.0
     sandbox_total_memory_mb: int | None = None  # all sandboxes together; default: 3/4 of the host's memory
+    container_max_memory: Literal["1g", "4g", "16g", "64g"] = "16g"  # the largest memory_limit a container may ask
     sandbox_uid_base: int = 1_500_000_000  # each session runs as its own uid, drawn from 2^24 uids from here
 
     @property

@@ -10,12 +10,19 @@ the Files API.
 
 import math
 
-from sqlalchemy import Integer, String, delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import BigInteger, Integer, String, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from codeinterp.store.db import Base
-from codeinterp.store.ids import new_id, now
+from codeinterp.store.errors import InvalidRequest, NotFound
+from codeinterp.store.files import File
+from codeinterp.store.ids import new_id, next_sequence, now
+from codeinterp.store.ownership import get_owned
+from codeinterp.store.pagination import PageQuery, paginate
+
+MEMORY_TIERS = {"1g": 1024, "4g": 4096, "16g": 16384, "64g": 65536}  # memory_limit -> MB
+DEFAULT_EXPIRY_MINUTES = 20
 
 
 class Container(Base):
@@ -24,6 +31,7 @@ class Container(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     project_id: Mapped[str] = mapped_column(String(64), index=True)
     name: Mapped[str] = mapped_column(String(256))
+    sequence: Mapped[int] = mapped_column(BigInteger, default=next_sequence)  # the order of creation
     status: Mapped[str] = mapped_column(String(16))  # running | expired
     memory_limit: Mapped[str] = mapped_column(String(8))  # 1g | 4g | 16g | 64g
     expires_after_minutes: Mapped[int] = mapped_column(Integer)
@@ -70,6 +78,7 @@ async def start_thread_session(c: AsyncConnection, project_id: str, thread_id: s
             await c.execute(insert(Container).values(
                 id=container_id, project_id=project_id, name=f"thread {thread_id}", status="running",
                 memory_limit="1g", expires_after_minutes=expires_after_minutes, created_at=t, last_active_at=t,
+                sequence=next_sequence(),
                 session_id=session_id, thread_id=thread_id))
             return container_id
         container_id = found.id
@@ -125,3 +134,80 @@ async def delete_thread_container(c: AsyncConnection, project_id: str, thread_id
 async def forget_sessions(c: AsyncConnection) -> None:
     """At start: the sandbox sessions of a previous process are gone."""
     await c.execute(update(Container).where(Container.session_id.is_not(None)).values(session_id=None))
+
+
+# ---- the Containers API's containers -------------------------------------------------------------
+
+def container_to_dict(row: Container) -> dict:
+    return {"id": row.id, "object": "container", "name": row.name, "created_at": row.created_at,
+            "status": row.status, "last_active_at": row.last_active_at,
+            "expires_after": {"anchor": "last_active_at", "minutes": row.expires_after_minutes},
+            "memory_limit": row.memory_limit}
+
+
+async def expire_due(c: AsyncConnection, project_id: str, container_id: str | None = None) -> None:
+    """Expiry is decided when containers are read: a running container (of the project, or this one)
+    whose `last_active_at + minutes` has passed becomes `expired` for good and loses its files."""
+    due = (Container.project_id == project_id, Container.thread_id.is_(None), Container.status == "running",
+           Container.last_active_at + Container.expires_after_minutes * 60 <= now())
+    if container_id is not None:
+        due += (Container.id == container_id,)
+    expired_ids = list((await c.execute(select(Container.id).where(*due))).scalars())
+    if expired_ids:
+        await c.execute(update(Container).where(Container.id.in_(expired_ids)).values(status="expired",
+                                                                                        session_id=None))
+        await c.execute(delete(ContainerFile).where(ContainerFile.container_id.in_(expired_ids)))
+
+
+async def create_container(session: AsyncSession, project_id: str, name: str, memory_limit: str,
+                           expires_after_minutes: int | None, file_ids: list[str], max_memory_mb: int) -> Container:
+    """A new running container holding copies of `file_ids` (files of the project) as `user` files."""
+    if MEMORY_TIERS[memory_limit] > max_memory_mb:
+        raise InvalidRequest(f"memory_limit {memory_limit} is more than this server allows a container "
+                             f"({max_memory_mb} MB).", param="memory_limit")
+    files = {}
+    if file_ids:
+        rows = (await session.execute(select(File).where(File.project_id == project_id,
+                                                         File.id.in_(set(file_ids))))).scalars()
+        files = {row.id: row for row in rows}
+        for file_id in file_ids:
+            if file_id not in files:
+                raise NotFound("file", file_id)
+    t = now()
+    row = Container(id=new_id("cntr"), project_id=project_id, name=name, status="running", memory_limit=memory_limit,
+                    expires_after_minutes=expires_after_minutes or DEFAULT_EXPIRY_MINUTES, created_at=t,
+                    last_active_at=t, session_id=None, thread_id=None)
+    session.add(row)
+    await session.flush()
+    await add_files(await session.connection(), row.id, project_id, [
+        (f"/mnt/data/{file.id}-{file.filename}", "user", file.bytes, file.id)
+        for file in dict.fromkeys(files[i] for i in file_ids)])
+    await session.commit()
+    return row
+
+
+async def get_container(session: AsyncSession, project_id: str, container_id: str) -> Container:
+    """The project's container (not a thread's), expired now if due, and touched if running."""
+    await expire_due(await session.connection(), project_id, container_id)
+    row = await get_owned(session, Container, "container", container_id, project_id, thread_id=None)
+    if row.status == "running":
+        row.last_active_at = now()
+    await session.commit()
+    return row
+
+
+async def list_containers(session: AsyncSession, project_id: str, query: PageQuery, name: str | None) -> dict:
+    """One page of the project's containers (not threads'), optionally of one exact name; listing
+    does not touch them."""
+    await expire_due(await session.connection(), project_id)
+    await session.commit()
+    stmt = select(Container).where(Container.project_id == project_id, Container.thread_id.is_(None))
+    if name is not None:
+        stmt = stmt.where(Container.name == name)
+    return await paginate(session, stmt, Container, query, container_to_dict, order_column=Container.sequence)
+
+
+async def delete_api_container(session: AsyncSession, project_id: str, container_id: str) -> None:
+    await get_owned(session, Container, "container", container_id, project_id, thread_id=None)
+    await delete_container(await session.connection(), container_id)
+    await session.commit()

@@ -19,6 +19,7 @@ def upgrade() -> None:
         sa.Column("id", sa.String(64), primary_key=True),
         sa.Column("project_id", sa.String(64), nullable=False),
         sa.Column("name", sa.String(256), nullable=False),
+        sa.Column("sequence", sa.BigInteger, nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("memory_limit", sa.String(8), nullable=False),
         sa.Column("expires_after_minutes", sa.Integer, nullable=False),
