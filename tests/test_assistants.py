@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import content_type_conformance, not_a_server_error, response_schema_conformance
 
 from tests.conftest import CONTRACT
+from tests.helpers.server import UNPARSEABLE
 
 # The SDK marks the Assistants API deprecated; it is the API this server serves.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -266,6 +267,8 @@ def test_generated_requests_never_fail_the_server(case, server):
     in OpenAI's error shape, and a 200 matches the contract's schema."""
     case.headers = {**(case.headers or {}), "Authorization": f"Bearer {server.api_key}"}
     response = case.call(base_url=server.base_url)
+    if response.status_code == 400 and response.text == UNPARSEABLE:
+        return  # not HTTP as uvicorn reads it (e.g. an empty Content-Length): refused before the application
     checks = [not_a_server_error, content_type_conformance]
     try:
         body = response.json()

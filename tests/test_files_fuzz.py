@@ -8,10 +8,9 @@ from hypothesis import HealthCheck, settings
 
 from tests.conftest import CONTRACT
 from tests.helpers.postgres import server_on_postgres
-from tests.helpers.server import start_server
+from tests.helpers.server import UNPARSEABLE, start_server
 
 schema = schemathesis.openapi.from_path(CONTRACT).include(path_regex=r"^/files")
-UNPARSEABLE = "Invalid HTTP request received."  # uvicorn's answer to a request line it cannot parse
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

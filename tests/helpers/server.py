@@ -98,5 +98,10 @@ class ServerProcess:
         return self.run_cli("keys", "create", "--project", project).stdout.strip().splitlines()[-1]
 
 
+# uvicorn's answer to a request it cannot parse (a raw space or control byte in the request line, an
+# empty Content-Length, ...): refused before the application, so not in OpenAI's error shape.
+UNPARSEABLE = "Invalid HTTP request received."
+
+
 def start_server(tmp_path: Path, env: dict | None = None) -> ServerProcess:
     return ServerProcess(tmp_path, env).start()
