@@ -30,6 +30,11 @@ def pytest_configure(config) -> None:
     os.chdir(scratch)
     hypothesis.configuration.set_hypothesis_home_dir(Path(scratch) / ".hypothesis")  # read at its import
     config.stash[SCRATCH] = scratch
+    # CI draws the same examples every run (a failure there can be run again as it was); a developer's
+    # runs draw new ones, and so keep exploring.
+    hypothesis.settings.register_profile("ci", derandomize=True)
+    if os.environ.get("CI") == "true":
+        hypothesis.settings.load_profile("ci")
 
 
 def pytest_unconfigure(config) -> None:
