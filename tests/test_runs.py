@@ -48,6 +48,12 @@ def steps_of(client, run):
     return client.beta.threads.runs.steps.list(run.id, thread_id=run.thread_id, order="asc").data
 
 
+def logs_of(client, run) -> str:
+    """The logs of the run's first code call."""
+    outputs = steps_of(client, run)[0].step_details.tool_calls[0].code_interpreter.outputs
+    return "".join(o.logs for o in outputs if o.type == "logs")
+
+
 def last_message(client, thread):
     return client.beta.threads.messages.list(thread.id, order="desc", limit=1).data[0]
 

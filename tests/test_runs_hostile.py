@@ -6,7 +6,6 @@ import io
 import json
 import secrets
 import threading
-import time
 
 import httpx
 import openai
@@ -14,7 +13,7 @@ import pytest
 
 from tests.conftest import make_client
 from tests.helpers.server import start_server
-from tests.test_runs import executing, fresh_script, make_assistant, python  # noqa: F401 (fresh_script: autouse)
+from tests.test_runs import executing, fresh_script, logs_of, make_assistant, python, wait_for  # noqa: F401 (fresh_script: autouse)
 
 MB = 1024 * 1024
 QUOTA_MB = 20
@@ -40,22 +39,6 @@ def ask(client, assistant, text: str, thread=None, attachments=None):
 def tool_result(upstream, call_index: int = -1) -> str:
     """The text of the last tool result the model was sent."""
     return [m for m in upstream.requests[call_index]["messages"] if m["role"] == "tool"][-1]["content"]
-
-
-def logs_of(client, run) -> str:
-    steps = client.beta.threads.runs.steps.list(run.id, thread_id=run.thread_id, order="asc").data
-    outputs = steps[0].step_details.tool_calls[0].code_interpreter.outputs
-    return "".join(o.logs for o in outputs if o.type == "logs")
-
-
-def wait_for(predicate, timeout=60.0, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not reached in time")
 
 
 def outputs_of(client) -> dict[str, str]:
@@ -93,7 +76,7 @@ def test_a_run_past_expires_at_ends_expired_whatever_it_waits_on(tmp_path, upstr
 
         def ends(run):
             return wait_for(lambda: (r := client.beta.threads.runs.retrieve(run.id, thread_id=run.thread_id))
-                            .status not in ("queued", "in_progress", "cancelling") and r)
+                            .status not in ("queued", "in_progress", "cancelling") and r, timeout=60.0)
 
         # Waiting on a sandbox execution that outlives the run.
         upstream.script([python("kept = 7\nimport time\ntime.sleep(300)"), {"text": "never"}])
@@ -268,7 +251,7 @@ def test_a_project_at_its_session_cap_closes_its_idle_session_then_refuses_clear
             a.beta.threads.messages.create(thread.id, role="user", content=f"CODE:open('/mnt/data/{marker}', 'w')"
                                                                            f".close()\nimport time\ntime.sleep(120)")
             busy.append(a.beta.threads.runs.create(thread.id, assistant_id=assistant_a.id))
-            wait_for(lambda: executing(marker))  # the cell is executing now
+            wait_for(lambda: executing(marker), timeout=60.0)  # the cell is executing now
         _, refused = ask(a, assistant_a, "CODE:print('hi')", thread=threads[1])
         assert refused.status == "failed"
         assert refused.last_error.code == "rate_limit_exceeded"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_runs import ask, last_message, make_assistant, python, steps_of
+from tests.test_runs import ask, last_message, logs_of, make_assistant, python
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -22,10 +22,6 @@ def server_env() -> dict:
 @pytest.fixture(autouse=True)
 def fresh_script(upstream):
     upstream.reset()
-
-
-def logs_of(client, run) -> str:
-    return steps_of(client, run)[0].step_details.tool_calls[0].code_interpreter.outputs[0].logs
 
 
 def test_code_runs_in_the_configured_backend(client, upstream, server):
