@@ -234,8 +234,9 @@ class ThreadContainers:
                 await ts.sandbox.put_file(f.path, read_chunks(source))
                 copied.append((f"/mnt/data/{f.path}", "user", source.stat().st_size, f.file_id))
             ts.copied.add(f.file_id)
-        async with self.db.transaction() as c:
-            await container_store.add_files(c, ts.container_id, ts.project_id, copied)
+        if copied:
+            async with self.db.transaction() as c:
+                await container_store.add_files(c, ts.container_id, ts.project_id, copied)
 
     async def store_outputs(self, ts: ThreadContainer, result: ExecutionResult,
                             deadline: float | None = None) -> SavedOutputs:
