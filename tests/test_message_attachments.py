@@ -121,3 +121,33 @@ def test_streamed_message_completed_carries_the_attachments(client, upstream):
     file_id = completed[0].content[0].text.annotations[0].file_path.file_id
     assert [a.file_id for a in completed[0].attachments] == [file_id]
     assert completed[0] == last_message(client, thread)
+
+
+def test_files_saved_before_a_function_call_are_listed_and_earlier_runs_files_are_not(client, upstream):
+    number = {"type": "function", "function": {"name": "get_number", "parameters": {"type": "object"}}}
+    assistant = make_assistant(client, tools=[{"type": "code_interpreter"}, number])
+    upstream.script([python("open('/mnt/data/a.txt', 'w').write('a')"),
+                     {"tool_calls": [{"name": "get_number", "arguments": {}}]},
+                     {"text": "Saved sandbox:/mnt/data/a.txt"}])
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "Save a."}])
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id,
+                                                   poll_interval_ms=100)
+    assert run.status == "requires_action", run.last_error
+    (call,) = run.required_action.submit_tool_outputs.tool_calls
+    run = client.beta.threads.runs.submit_tool_outputs_and_poll(
+        run_id=run.id, thread_id=thread.id, tool_outputs=[{"tool_call_id": call.id, "output": "7"}],
+        poll_interval_ms=100)
+    assert run.status == "completed", run.last_error
+    message = last_message(client, thread)
+    saved = message.content[0].text.annotations[0].file_path.file_id
+    assert [a.file_id for a in message.attachments] == [saved]
+
+    # The next run links the same file without producing it: annotated, not listed.
+    upstream.script([{"text": "Still at sandbox:/mnt/data/a.txt"}])
+    client.beta.threads.messages.create(thread.id, role="user", content="Where is it?")
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id,
+                                                   poll_interval_ms=100)
+    assert run.status == "completed", run.last_error
+    message = last_message(client, thread)
+    assert message.content[0].text.annotations[0].file_path.file_id == saved
+    assert message.attachments == []
