@@ -32,7 +32,8 @@ CODE = ("import pandas as pd\n"
         "df.assign(square=df.n ** 2).to_csv('/mnt/data/squares.csv', index=False)")
 REPLY = "Here is the table: [squares.csv](sandbox:/mnt/data/squares.csv)"
 
-pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+# A framework's environment made here on first use (pip) takes minutes, within the test's timeout.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900), pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 
 def framework_python(name: str) -> Path:
