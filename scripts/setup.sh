@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything codeinterp needs on a Debian machine: system packages, the server's
-# virtualenv (.venv) and the sandbox's own environment (.sandbox-env).
+# virtualenv (.venv) and the sandbox's own environment (.sandbox-env); with --test, the test
+# dependencies and the frameworks' environments (.venv-frameworks/) too.
 #   bash scripts/setup.sh          # server + sandbox
 #   bash scripts/setup.sh --test   # also test dependencies, PostgreSQL and Node.js
 set -euo pipefail
@@ -44,6 +45,14 @@ install_env .sandbox-env src/codeinterp/sandbox/requirements.txt -r src/codeinte
 if [[ ! -d .sandbox-env/mplconfig ]]; then
     MPLCONFIGDIR=.sandbox-env/mplconfig .sandbox-env/bin/python -c 'import matplotlib.pyplot'
     chmod -R a+rX .sandbox-env/mplconfig
+fi
+
+if [[ $WITH_TEST == 1 ]]; then
+    # The Assistants frameworks that tests/test_frameworks.py drives, each in its own environment
+    # (LlamaIndex's agent needs an older openai than the tests' own).
+    for framework in langchain llamaindex; do
+        install_env .venv-frameworks/$framework tests/frameworks/$framework.txt -r tests/frameworks/$framework.txt
+    done
 fi
 
 if [[ $WITH_TEST == 1 && -f tests/node/package.json ]]; then

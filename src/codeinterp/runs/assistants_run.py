@@ -50,6 +50,7 @@ class ActiveRun:
     finishing: bool = False  # the run is being ended; cancelling its task would interrupt that
     turn: TurnLoop | None = None  # the leg's loop while it runs
     pending_images: list[str] = field(default_factory=list)  # image file ids not yet in a message
+    produced: set[str] = field(default_factory=set)  # ids of the files the run's code saved
     message: MessageWriter | None = None
     tool_step: ToolStepWriter | None = None
     expiry: asyncio.TimerHandle | None = None
@@ -82,7 +83,7 @@ class AssistantsRecorder(TurnObserver):
 
     async def _open_message(self) -> MessageWriter:
         images, self.ar.pending_images = self.ar.pending_images, []
-        self.ar.message = MessageWriter(self, images)
+        self.ar.message = MessageWriter(self, images, self.ar.produced)
         self.ar.message.open()
         return self.ar.message
 
@@ -116,6 +117,8 @@ class AssistantsRecorder(TurnObserver):
     async def code_done(self, call: ToolCall, run: CodeRun) -> None:
         self.ar.tool_step.add_outputs(call, run)
         self.ar.pending_images += run.saved.images
+        generated = self.thread_container.generated
+        self.ar.produced.update(run.saved.images, (generated[p] for p in run.saved.files if p in generated))
 
     async def function_output(self, call: ToolCall, text: str) -> None:
         self.ar.tool_step.function_output(call, text)
@@ -197,10 +200,7 @@ class RunLeg:
         for resources in owners:  # None for an assistant deleted since
             ids += ((resources or {}).get("code_interpreter") or {}).get("file_ids") or []
         for row in rows:
-            for a in row.attachments or []:
-                tools = [t.get("type") for t in a.get("tools") or []]
-                if a.get("file_id") and (not tools or "code_interpreter" in tools):
-                    ids.append(a["file_id"])
+            ids += [a["file_id"] for a in row.attachments or [] if a.get("file_id")]
         unique = list(dict.fromkeys(ids))
         if not unique:
             return []

@@ -81,12 +81,13 @@ def _new_step(recorder, step_id: str, step_type: str, details: dict) -> dict:
 class MessageWriter(WrittenSoon):
     """An assistant message being written: its message_creation step and streamed text."""
 
-    def __init__(self, recorder, images: list[str]) -> None:
+    def __init__(self, recorder, images: list[str], produced: set[str]) -> None:
         super().__init__()
         self.recorder = recorder
         self.id = new_id("msg")
         self.step_id = new_id("step")
         self.images = images
+        self.produced = produced  # ids of the files the run's code saved so far
         self.text = ""
 
     @property
@@ -145,6 +146,13 @@ class MessageWriter(WrittenSoon):
         blocks.append({"type": "text", "text": {"value": self.text, "annotations": annotations}})
         return blocks
 
+    def attachments(self, annotations: list[dict]) -> list[dict]:
+        """The files the run produced that the message shows or links, once each, as OpenAI lists
+        them (clients that flatten a message to text find generated files only there)."""
+        referred = self.images + [a["file_path"]["file_id"] for a in annotations]
+        return [{"file_id": f, "tools": [{"type": "code_interpreter"}]}
+                for f in dict.fromkeys(referred) if f in self.produced]
+
     async def close(self, status: str, usage: dict | None = None, incomplete_reason: str | None = None,
                     step_status: str | None = None, last_error: dict | None = None,
                     run_usage: dict | None = None, complete_run: bool = False) -> None:
@@ -158,7 +166,7 @@ class MessageWriter(WrittenSoon):
                 "text": {"annotations": [dict(a, index=n) for n, a in enumerate(annotations)]}}]))
         step_status = step_status or ("completed" if status == "completed" else "cancelled")
         message, step = self.message, self.step
-        message.update(content=self.content(annotations), status=status)
+        message.update(content=self.content(annotations), attachments=self.attachments(annotations), status=status)
         if status == "completed":
             message["completed_at"] = t
         else:

@@ -87,7 +87,7 @@ async def add_message(session: AsyncSession, project_id: str, thread_id: str, bo
     """A message from a validated `CreateMessageRequest`, on a thread the caller found to be the
     project's and not running."""
     content = stored_content(body["content"])
-    attachments = [{"file_id": a["file_id"], "tools": [{"type": "code_interpreter"}] if a.get("tools") else []}
+    attachments = [{"file_id": a["file_id"], "tools": [{"type": t["type"]} for t in a.get("tools") or []]}
                    for a in body.get("attachments") or []]
     referenced = [(block["image_file"]["file_id"], _join(param, f"content[{n}].image_file.file_id"))
                   for n, block in enumerate(content) if block["type"] == "image_file"]

@@ -10,7 +10,6 @@ from pydantic import BaseModel, BeforeValidator, Field, field_validator, model_v
 
 from codeinterp.api.schemas.assistants import AssistantToolsCode
 from codeinterp.api.schemas.common import ListResponse, Metadata, RequestModel, invalid
-from codeinterp.api.schemas.tools import NO_FILE_SEARCH
 
 MAX_TEXT = 256_000  # characters in one text part of a message, as OpenAI allows
 MAX_URL = 2_000_000
@@ -68,6 +67,9 @@ MessageContentParam = Annotated[list[MessageContentPartParam], Field(min_length=
                                 Field(description="A string, or an array of text, image_file and image_url parts.")]
 
 
+ATTACHMENT_TOOLS = ("code_interpreter", "file_search")
+
+
 class AttachmentToolParam(BaseModel):
     type: str
 
@@ -80,11 +82,11 @@ class AttachmentToolParam(BaseModel):
 
     @field_validator("type")
     @classmethod
-    def _code_interpreter(cls, kind: str) -> str:
-        if kind == "file_search":
-            raise invalid(NO_FILE_SEARCH)
-        if kind != "code_interpreter":
-            raise invalid(f"Invalid attachment tool type {kind!r}: expected 'code_interpreter'.")
+    def _known(cls, kind: str) -> str:
+        # A file attached for file_search is put in /mnt/data like any other: retrieval itself
+        # is not offered, but clients that attach files this way by default keep working.
+        if kind not in ATTACHMENT_TOOLS:
+            raise invalid(f"Invalid attachment tool type {kind!r}: expected 'code_interpreter' or 'file_search'.")
         return kind
 
 
@@ -179,9 +181,13 @@ MessageContent = Annotated[
     | MessageContentRefusalObject, Field(discriminator="type")]
 
 
+class AssistantToolsFileSearchTypeOnly(BaseModel):
+    type: Literal["file_search"]
+
+
 class MessageAttachment(BaseModel):
     file_id: str
-    tools: list[AssistantToolsCode]
+    tools: list[Annotated[AssistantToolsCode | AssistantToolsFileSearchTypeOnly, Field(discriminator="type")]]
 
 
 class IncompleteDetails(BaseModel):
