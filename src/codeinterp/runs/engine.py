@@ -376,6 +376,16 @@ class RunEngine:
 
     # ---- checks ----------------------------------------------------------------------------
 
+    @property
+    def client(self) -> ChatClient | None:
+        """The upstream model's client (None when no model is configured)."""
+        return self._client
+
+    async def check_model(self, model: str) -> None:
+        """InvalidRequest unless a model is configured and serves `model` (as far as it says)."""
+        await self._refresh_models()
+        self._check_model(model)
+
     async def _refresh_models(self) -> None:
         """Ask the endpoint which models it serves, when the answer kept is old (outside any
         database session: the endpoint may be slow)."""
