@@ -40,6 +40,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.run_worker = RunWorker(settings, url)
         await app.state.run_worker.start()
         app.state.closers.append(app.state.run_worker.stop)
+        # The one containers service (threads' and the Containers API's), on the worker's loop; its
+        # public methods may be awaited from here.
+        app.state.containers = app.state.run_worker.engine.containers
         try:
             yield
         finally:
@@ -54,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="A self-hosted Code Interpreter serving OpenAI's Assistants API.")
     app.state.settings = settings
     install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_REQUEST_BODY_BYTES, exempt={"/v1/files"})
+    app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_REQUEST_BODY_BYTES, exempt={"/v1/files", "/v1/containers/[^/]+/files"})
     app.add_middleware(RequestIdMiddleware)
 
     @app.get("/healthz", include_in_schema=False)
