@@ -115,7 +115,8 @@ class ResponseEngine:
         if code_tool is not None:
             container_id = await self._container(project_id, code_tool["container"], history)
             for f in files:  # input_file parts: the file goes into the container, the model is told where
-                file_paths[f.file_id] = await self.containers.add_file(project_id, container_id, f.file_id)
+                added = await self.containers.add_file(project_id, container_id, file_id=f.file_id)
+                file_paths[f.file_id] = added["path"].removeprefix("/mnt/data/")
         t = now()
         row = store.Response(
             id=new_id("resp"), project_id=project_id, status="queued" if body.get("background") else "in_progress",
@@ -150,7 +151,7 @@ class ResponseEngine:
             if data["type"] == "code_interpreter_call" and data.get("container_id"):
                 if await self.containers.usable(project_id, data["container_id"]):
                     for file_id in container.get("file_ids") or []:
-                        await self.containers.add_file(project_id, data["container_id"], file_id)
+                        await self.containers.add_file(project_id, data["container_id"], file_id=file_id)
                     return data["container_id"]
                 break
         return await self.containers.create_auto(project_id, list(container.get("file_ids") or []),
