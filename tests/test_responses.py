@@ -13,8 +13,7 @@ from tests.test_runs import python, wait_for
 MODEL = "scripted-model"
 OUTPUTS = ["code_interpreter_call.outputs"]
 AUTO = [{"type": "code_interpreter", "container": {"type": "auto"}}]
-PNG_CODE = ("import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
-            "plt.plot([1, 2, 3], [1, 4, 9])\nplt.show()")
+PNG_CODE = "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3], [1, 4, 9])\nplt.show()"
 
 
 @pytest.fixture(autouse=True)
@@ -227,6 +226,7 @@ def test_delete_and_store_false(client, upstream):
         client.responses.retrieve(gone.id)
 
 
+@pytest.mark.anyio
 async def test_async_client(async_client, upstream):
     upstream.script([python("print(6 * 7)"), {"text": "42"}])
     response = await async_client.responses.create(model=MODEL, input="Multiply.", tools=AUTO, include=OUTPUTS)

@@ -9,7 +9,7 @@ from tests.helpers.server import start_server
 from tests.test_responses import AUTO, MODEL, OUTPUTS, code_calls
 from tests.test_runs import python, wait_for
 
-CODE = "print(6 * 7)\nopen('/mnt/data/answer.txt', 'w').write('42')"
+CODE = "print(6 * 7)\n_ = open('/mnt/data/answer.txt', 'w').write('42')"
 SCRIPT = [python(CODE), {"text": "See sandbox:/mnt/data/answer.txt for the answer."}]
 EXPECTED = (
     ["response.created", "response.in_progress",

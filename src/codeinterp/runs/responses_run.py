@@ -193,7 +193,10 @@ class ResponsesRecorder(TurnObserver):
             if o.kind == "image":
                 outputs.append({"type": "image", "url": "data:image/png;base64," + base64.b64encode(o.png).decode()})
         item["outputs"] = outputs
-        item["status"] = "failed" if run.result.status in ("killed", "crashed") else "completed"
+        if self.ar.cancel_requested:  # interrupted by the cancel
+            item["status"] = "incomplete"
+        else:
+            item["status"] = "failed" if run.result.status in ("killed", "crashed") else "completed"
         self.images += run.saved.images
         self.saved_paths.update(getattr(run.saved, "file_ids", {}) or {})
         self.ar.emit("response.code_interpreter_call.completed", item_id=item["id"],
