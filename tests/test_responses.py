@@ -3,12 +3,13 @@ validation) against the real server, real sandboxes and the scripted upstream mo
 
 import base64
 import io
+import secrets
 import sqlite3
 
 import openai
 import pytest
 
-from tests.test_runs import python, wait_for
+from tests.test_runs import executing, python, wait_for
 
 MODEL = "scripted-model"
 OUTPUTS = ["code_interpreter_call.outputs"]
@@ -235,7 +236,8 @@ async def test_async_client(async_client, upstream):
 
 
 def test_background_then_cancel_interrupts_the_cell_and_keeps_the_container(client, upstream):
-    upstream.script([python("import time\nx = 5\ntime.sleep(120)")])
+    marker = "executing-" + secrets.token_hex(8)
+    upstream.script([python(f"import time\nx = 5\nopen('/mnt/data/{marker}', 'w').close()\ntime.sleep(120)")])
     container = client.containers.create(name="bg")
     tools = [{"type": "code_interpreter", "container": container.id}]
     stream = client.responses.create(model=MODEL, input="Sleep.", tools=tools, background=True, stream=True)
@@ -248,11 +250,15 @@ def test_background_then_cancel_interrupts_the_cell_and_keeps_the_container(clie
         if event.type == "response.code_interpreter_call.interpreting":
             break
     assert seen[:3] == ["response.created", "response.queued", "response.in_progress"]
+    wait_for(lambda: executing(marker), timeout=60)
     cancelled = client.responses.cancel(response_id)
     assert cancelled.status == "cancelled"
-    after = client.responses.retrieve(response_id)
-    assert after.status == "cancelled" and [c.status for c in code_calls(after)] == ["incomplete"]
-    stream.close()
+    rest = [event.type for event in stream]
+    assert "response.completed" not in rest
+    after = client.responses.retrieve(response_id, include=OUTPUTS)
+    assert after.status == "cancelled"
+    (call,) = code_calls(after)
+    assert call.status == "incomplete" and "KeyboardInterrupt" in call.outputs[0].logs
     upstream.script([python("print(x)"), {"text": "ok"}])
     again = client.responses.create(model=MODEL, input="Again.", tools=tools, include=OUTPUTS)
     assert code_calls(again)[0].outputs[0].logs == "5\n"  # the interrupted cell's state is kept
