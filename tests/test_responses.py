@@ -137,11 +137,14 @@ def test_a_failing_cell_then_a_fix(client, upstream):
 
 def test_usage_sums_the_upstream_counts(client, upstream):
     upstream.script([dict(python("1"), usage={"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}),
-                     {"text": "ok", "usage": {"prompt_tokens": 11, "completion_tokens": 2, "total_tokens": 13}}])
+                     {"text": "ok", "usage": {"prompt_tokens": 11, "completion_tokens": 2, "total_tokens": 13,
+                                              "prompt_tokens_details": {"cached_tokens": 6},
+                                              "completion_tokens_details": {"reasoning_tokens": 1}}}])
     response = client.responses.create(model=MODEL, input="go", tools=AUTO)
     usage = response.usage
     assert (usage.input_tokens, usage.output_tokens, usage.total_tokens) == (18, 5, 23)
-    assert usage.input_tokens_details.cached_tokens == 0 and usage.output_tokens_details.reasoning_tokens == 0
+    assert usage.input_tokens_details.cached_tokens == 6 and usage.output_tokens_details.reasoning_tokens == 1
+    assert usage.input_tokens_details.cache_write_tokens == 0
 
 
 def test_function_tools_pass_through_and_their_output_continues(client, upstream):
@@ -262,3 +265,28 @@ def test_background_then_cancel_interrupts_the_cell_and_keeps_the_container(clie
     upstream.script([python("print(x)"), {"text": "ok"}])
     again = client.responses.create(model=MODEL, input="Again.", tools=tools, include=OUTPUTS)
     assert code_calls(again)[0].outputs[0].logs == "5\n"  # the interrupted cell's state is kept
+
+
+def test_deleting_the_container_during_a_cell_ends_the_response_and_spares_its_neighbour(client, upstream):
+    marker = "executing-" + secrets.token_hex(8)
+    doomed = client.containers.create(name="doomed")
+    neighbour = client.containers.create(name="neighbour")
+    upstream.script([python("y = 7"), {"text": "set"}])
+    client.responses.create(model=MODEL, input="Set y.", tools=[{"type": "code_interpreter",
+                                                                 "container": neighbour.id}])
+    upstream.script([python(f"import time\nopen('/mnt/data/{marker}', 'w').close()\ntime.sleep(120)"),
+                     {"text": "never"}])
+    response = client.responses.create(model=MODEL, input="Sleep.", background=True,
+                                       tools=[{"type": "code_interpreter", "container": doomed.id}])
+    wait_for(lambda: executing(marker), timeout=60)
+    client.containers.delete(doomed.id)
+    wait_for(lambda: client.responses.retrieve(response.id).status not in ("queued", "in_progress"), timeout=30)
+    assert not executing(marker)
+    ended = client.responses.retrieve(response.id)
+    assert ended.status == "failed" and ended.error.code == "server_error", ended.error
+    with pytest.raises(openai.NotFoundError):
+        client.containers.retrieve(doomed.id)
+    upstream.script([python("print(y)"), {"text": "ok"}])
+    again = client.responses.create(model=MODEL, input="Read y.", include=OUTPUTS,
+                                    tools=[{"type": "code_interpreter", "container": neighbour.id}])
+    assert code_calls(again)[0].outputs[0].logs == "7\n"

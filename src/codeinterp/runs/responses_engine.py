@@ -236,7 +236,7 @@ class ResponseEngine:
                                exec_timeout=self.settings.sandbox_exec_timeout_seconds,
                                cancelled=lambda: ar.cancel_requested)
             outcome = await ar.turn.run(messages)
-            await self._finish(ar, "completed", usage=outcome.usage)
+            await self._finish(ar, "completed", usage=outcome.usage | ar.turn.usage_details)
         except (Cancelled, asyncio.CancelledError):
             ar.finishing = True
             asyncio.current_task().uncancel()
@@ -269,7 +269,7 @@ class ResponseEngine:
                 await recorder.close_open_items()
             except Exception:
                 log.exception("closing the items of response %s failed", ar.id)
-        await self._finish(ar, status, usage=ar.turn.usage if ar.turn else None, error=error,
+        await self._finish(ar, status, usage=ar.turn.usage | ar.turn.usage_details if ar.turn else None, error=error,
                            incomplete=incomplete)
 
     async def _finish(self, ar: ActiveResponse, status: str, usage: dict | None = None, error: dict | None = None,
