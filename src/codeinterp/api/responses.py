@@ -36,9 +36,13 @@ async def create_response(body: CreateResponseBody, project_id: str = Depends(cu
 @router.get("/{response_id}", operation_id="GetResponse")
 async def retrieve_response(response_id: str, include: list[str] | None = Include,
                             include_plain: list[str] | None = Query(None, alias="include"),
-                            project_id: str = Depends(current_project), session: AsyncSession = Depends(db_session)):
-    return JSONResponse(await service.response_with_output(session, project_id, response_id,
-                                                           _include(include, include_plain)))
+                            project_id: str = Depends(current_project), worker: RunWorker = Depends(run_worker),
+                            session: AsyncSession = Depends(db_session)):
+    include = _include(include, include_plain)
+    going_on = await worker.active_response(project_id, response_id, include)
+    if going_on is not None:
+        return JSONResponse(going_on)
+    return JSONResponse(await service.response_with_output(session, project_id, response_id, include))
 
 
 @router.delete("/{response_id}", operation_id="DeleteResponse", response_model=DeletedResponse)

@@ -111,9 +111,9 @@ class ResponseEngine:
                 history = [(r.data, r.model_text) for r in await store.items_of(s, [r.id for r in earlier])]
         tools = body.get("tools") or []
         code_tool = next((t for t in tools if t["type"] == "code_interpreter"), None)
-        container_id, file_paths = None, {}
+        container_id, executor, file_paths = None, None, {}
         if code_tool is not None:
-            container_id = await self._container(project_id, code_tool["container"], history)
+            container_id, executor = await self._container(project_id, code_tool["container"], history)
             for f in files:  # input_file parts: the file goes into the container, the model is told where
                 added = await self.containers.add_file(project_id, container_id, file_id=f.file_id)
                 file_paths[f.file_id] = added["path"].removeprefix("/mnt/data/")
@@ -133,7 +133,7 @@ class ResponseEngine:
             await s.commit()
             s.expunge(row)
         ar = ActiveResponse(id=row.id, project_id=project_id, row=row, include=set(body.get("include") or []),
-                            container_id=container_id)
+                            container_id=container_id, executor=executor)
         self._active[ar.id] = ar
         ar.emit("response.created", response=ar.as_dict())
         if row.background:
@@ -142,20 +142,27 @@ class ResponseEngine:
                                       name=f"response {ar.id}")
         return ar
 
-    async def _container(self, project_id: str, container: str | dict, history: list) -> str:
-        """The id of the container the response's code runs in (checked now, not mid-response)."""
+    async def _container(self, project_id: str, container: str | dict, history: list) -> tuple[str, object]:
+        """The id of the container the response's code runs in (checked now, not mid-response),
+        and its code executor when already made."""
         if isinstance(container, str):
-            await self.containers.executor(project_id, container)  # unknown: 404; expired: 400
-            return container
+            return container, await self.containers.executor(project_id, container)  # unknown: 404; expired: 400
         for data, _ in reversed(history):
             if data["type"] == "code_interpreter_call" and data.get("container_id"):
                 if await self.containers.usable(project_id, data["container_id"]):
                     for file_id in container.get("file_ids") or []:
                         await self.containers.add_file(project_id, data["container_id"], file_id=file_id)
-                    return data["container_id"]
+                    return data["container_id"], None
                 break
         return await self.containers.create_auto(project_id, list(container.get("file_ids") or []),
-                                                 container.get("memory_limit"))
+                                                 container.get("memory_limit")), None
+
+    def active(self, project_id: str, response_id: str, include: set[str]) -> dict | None:
+        """The response as it stands now, if it is going on here (its rows are written when it ends)."""
+        ar = self._active.get(response_id)
+        if ar is None or ar.project_id != project_id:
+            return None
+        return store.response_to_dict(ar.row, ar.output, include)
 
     async def cancel(self, project_id: str, response_id: str) -> dict:
         ar = self._active.get(response_id)
@@ -226,12 +233,14 @@ class ResponseEngine:
                 async with self.db.transaction() as c:
                     await store.finish(c, ar.id, status="in_progress")
             ar.emit("response.in_progress", response=ar.as_dict())
-            executor = await self.containers.executor(ar.project_id, ar.container_id) if ar.container_id else None
+            executor = ar.executor
+            if executor is None and ar.container_id:
+                executor = await self.containers.executor(ar.project_id, ar.container_id)
 
             async def container_files() -> dict[str, str]:
                 return dict(await self.containers.files(ar.project_id, ar.container_id)) if ar.container_id else {}
 
-            recorder = ResponsesRecorder(ar, self.db, container_files)
+            recorder = ResponsesRecorder(ar, container_files)
             ar.turn = TurnLoop(self.client, parameters(body), executor, recorder,
                                exec_timeout=self.settings.sandbox_exec_timeout_seconds,
                                cancelled=lambda: ar.cancel_requested)
@@ -279,6 +288,8 @@ class ResponseEngine:
         async with self.db.transaction() as c:
             if ar.row.store:
                 await store.finish(c, ar.id, **values)
+                await store.add_items(c, ar.id, "output", [(item, ar.model_texts.get(item["id"]))
+                                                           for item in ar.output])
             else:
                 await store.forget(c, ar.id)
         for key, value in values.items():

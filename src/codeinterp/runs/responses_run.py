@@ -4,19 +4,18 @@
 is the other): each model answer becomes a `message` item, each code call a
 `code_interpreter_call` item and each function call a `function_call` item, published as the
 streaming events name them (every event carries `sequence_number`, from 0 up by one) and
-stored as a row when the item is done.
+stored as rows when the response ends (until then, `ActiveResponse.as_dict` is the response).
 """
 
 import asyncio
 import base64
 from dataclasses import dataclass, field
 
-from codeinterp.runs.annotations import container_file_citation, container_file_citations
+from codeinterp.runs.annotations import SANDBOX_LINK, container_file_citation, container_file_citations
 from codeinterp.runs.events import EventChannel
-from codeinterp.runs.turn_loop import CodeRun, ToolCall, TurnLoop, TurnObserver
+from codeinterp.runs.turn_loop import CodeExecutor, CodeRun, ToolCall, TurnLoop, TurnObserver
 from codeinterp.sandbox.types import OutputEvent
 from codeinterp.store import responses as store
-from codeinterp.store.db import Database
 from codeinterp.store.ids import new_id
 
 END_EVENTS = frozenset({"response.completed", "response.failed", "response.incomplete"})
@@ -33,8 +32,10 @@ class ActiveResponse:
     container_id: str | None = None
     channel: EventChannel = field(default_factory=lambda: EventChannel(END_EVENTS))
     output: list[dict] = field(default_factory=list)  # output items so far, in order
+    model_texts: dict[str, str] = field(default_factory=dict)  # item id -> what the model read after it
     sequence: int = 0  # of the next event
     task: asyncio.Task | None = None
+    executor: CodeExecutor | None = None  # the container's, once known
     turn: TurnLoop | None = None
     cancel_requested: bool = False
     finishing: bool = False
@@ -56,9 +57,8 @@ class ActiveResponse:
 
 
 class ResponsesRecorder(TurnObserver):
-    def __init__(self, ar: ActiveResponse, db: Database, container_files) -> None:
+    def __init__(self, ar: ActiveResponse, container_files) -> None:
         self.ar = ar
-        self.db = db
         self.container_files = container_files  # async () -> {path: cfile id} of the container now
         self.message: dict | None = None  # the open message item
         self.calls: dict[int, dict] = {}  # call index -> its open item (this answer's calls)
@@ -75,10 +75,9 @@ class ResponsesRecorder(TurnObserver):
         return index
 
     async def _item_done(self, item: dict, model_text: str | None = None) -> None:
-        index = self.ar.output.index(item)
-        self.ar.emit("response.output_item.done", output_index=index, item=self.ar.view(item))
-        async with self.db.transaction() as c:
-            await store.add_items(c, self.ar.id, "output", [(item, model_text)], start=index)
+        if model_text is not None:
+            self.ar.model_texts[item["id"]] = model_text
+        self.ar.emit("response.output_item.done", output_index=self.ar.output.index(item), item=self.ar.view(item))
 
     def _open_message(self) -> dict:
         self.message = {"id": new_id("msg"), "type": "message", "role": "assistant", "status": "in_progress",
@@ -97,8 +96,10 @@ class ResponsesRecorder(TurnObserver):
         index = self.ar.output.index(message)
         part = message["content"][0]
         if status == "completed":
-            files = dict(await self.container_files()) | self.saved_paths
-            citations = container_file_citations(part["text"], files, self.ar.container_id or "")
+            citations = []
+            if SANDBOX_LINK.search(part["text"]):
+                files = dict(await self.container_files()) | self.saved_paths
+                citations = container_file_citations(part["text"], files, self.ar.container_id or "")
             citations += [container_file_citation(self.ar.container_id, image, f"{image}.png")
                           for image in self.images]
             self.images = []

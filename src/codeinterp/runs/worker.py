@@ -120,6 +120,12 @@ class RunWorker:
             return active.as_dict()
         return await self._call(wait())
 
+    async def active_response(self, project_id: str, response_id: str, include: set[str]) -> dict | None:
+        """The response as it stands, if it is going on (else None: read it from the database)."""
+        async def read() -> dict | None:
+            return self.responses.active(project_id, response_id, include)
+        return await self._call(read())
+
     async def cancel_response(self, project_id: str, response_id: str) -> dict:
         return await self._call(self.responses.cancel(project_id, response_id))
 
