@@ -103,3 +103,13 @@ def test_raw_sse_lines_name_each_event(server, upstream):
     names = [line[len("event: "):] for line in lines if line.startswith("event: ")]
     assert names[0] == "response.created" and names[-1] == "response.completed"
     assert len([line for line in lines if line.startswith("data: ")]) == len(names)
+
+
+def test_a_failing_model_ends_the_stream_with_response_failed(client, upstream):
+    upstream.script([{"error": 400, "message": "the model broke"}])
+    events = list(client.responses.create(model=MODEL, input="Hi", stream=True))
+    assert [e.type for e in events] == ["response.created", "response.in_progress", "response.failed"]
+    failed = events[-1].response
+    assert failed.status == "failed" and failed.error.code == "server_error"
+    assert "the model broke" in failed.error.message
+    assert client.responses.retrieve(failed.id).status == "failed"
