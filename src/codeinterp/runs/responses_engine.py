@@ -121,9 +121,11 @@ class ResponseEngine:
         row = store.Response(
             id=new_id("resp"), project_id=project_id, status="queued" if body.get("background") else "in_progress",
             model=body["model"], created_at=t, instructions=body.get("instructions"), tools=tools,
-            tool_choice=body.get("tool_choice") or "auto", parallel_tool_calls=body.get("parallel_tool_calls") is not False,
+            tool_choice=body.get("tool_choice") or "auto",
+            parallel_tool_calls=body.get("parallel_tool_calls") is not False,
             temperature=body.get("temperature"), top_p=body.get("top_p"),
-            max_output_tokens=body.get("max_output_tokens"), text=body.get("text"), metadata_=body.get("metadata") or {},
+            max_output_tokens=body.get("max_output_tokens"), text=body.get("text"),
+            metadata_=body.get("metadata") or {},
             previous_response_id=body.get("previous_response_id"), container_id=container_id,
             store=body.get("store") is not False, background=bool(body.get("background")))
         async with self.db.session() as s:

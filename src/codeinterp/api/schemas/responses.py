@@ -144,7 +144,8 @@ class CreateResponseBody(BaseModel):
     def tool_choice_names_a_tool(self) -> "CreateResponseBody":
         choice = self.tool_choice
         if isinstance(choice, str) and choice not in ("auto", "none", "required"):
-            raise invalid("tool_choice must be 'auto', 'none', 'required' or an object naming a tool.", at="tool_choice")
+            raise invalid("tool_choice must be 'auto', 'none', 'required' or an object naming a tool.",
+                          at="tool_choice")
         if isinstance(choice, dict):
             kind = choice.get("type")
             if kind == "function" and not any(t["type"] == "function" and t["name"] == choice.get("name")
