@@ -23,6 +23,7 @@ the service started on.
 """
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
@@ -319,8 +320,13 @@ class Containers:
             return
         state.gone = True
         self._api.pop(state.container_id, None)
-        if state.sandbox is not None:
+        if state.sandbox is not None and state.lock.locked():  # the cell is interrupted, then closed if it goes on
             await state.sandbox.interrupt()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.settings.sandbox_interrupt_grace_seconds):
+                    await state.lock.acquire()
+                    state.lock.release()
+        if state.sandbox is not None:
             await state.sandbox.close()
         async with state.lock:
             if state.sandbox is not None:
