@@ -70,9 +70,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
-    from codeinterp.api import assistants, containers, files, messages, runs, threads, usage
+    from codeinterp.api import assistants, container_files, containers, files, messages, runs, threads, usage
 
     # runs before threads: POST /v1/threads/runs must not match /v1/threads/{thread_id}
-    for module in (files, assistants, runs, threads, messages, containers, usage):
+    for module in (files, assistants, runs, threads, messages, containers, container_files, usage):
         app.include_router(module.router)
     return app

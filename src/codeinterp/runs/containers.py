@@ -294,9 +294,7 @@ class Containers:
         return row
 
     async def _api_state(self, project_id: str, container_id: str, touch: bool = False) -> ApiContainer:
-        row = await self._find(project_id, container_id, touch)
-        if row.status == "expired":
-            raise ContainerExpired(container_id)
+        row = await self._find_running(project_id, container_id, touch)
         state = self._api.get(container_id)
         if state is None:
             self._forget_unused_api()
@@ -376,6 +374,17 @@ class Containers:
             except SessionClosed:  # copied into the next session when it starts
                 pass
         return cfiles.cfile_to_dict(row)
+
+    @on_service_loop
+    async def ensure_running(self, project_id: str, container_id: str) -> None:
+        """NotFound if the project has no such container, ContainerExpired if it expired."""
+        await self._find_running(project_id, container_id)
+
+    async def _find_running(self, project_id: str, container_id: str, touch: bool = False):
+        row = await self._find(project_id, container_id, touch)
+        if row.status == "expired":
+            raise ContainerExpired(container_id)
+        return row
 
     @on_service_loop
     async def list_files(self, project_id: str, container_id: str, query: PageQuery) -> dict:
