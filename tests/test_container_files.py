@@ -155,3 +155,13 @@ def test_an_upload_over_the_limit_is_413(client, server):
                             "Content-Type": "multipart/form-data; boundary=b"})
     assert r.status_code == 413 and r.json()["error"]["code"] == "file_too_large"
     assert client.containers.files.list(container.id).data == []
+
+
+def test_container_files_outlive_a_restart(client, server):
+    """(Last in the module: it restarts the server.) The start's sweep of orphan blobs keeps the
+    blobs of container files."""
+    container = client.containers.create(name="kept")
+    made = client.containers.files.create(container.id, file=("k.bin", io.BytesIO(b"\x01kept")))
+    server.restart()
+    assert client.containers.files.content.retrieve(made.id, container_id=container.id).content == b"\x01kept"
+    assert client.containers.retrieve(container.id).status == "running"

@@ -27,9 +27,9 @@ CHART = "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()"
 class Service:
     """The service on an event loop of its own thread (as the run worker runs it)."""
 
-    def __init__(self, data_dir) -> None:
+    def __init__(self, data_dir, **settings) -> None:
         self.settings = Settings(data_dir=data_dir, sandbox_warm_sessions=2, sandbox_exec_timeout_seconds=60,
-                                 sandbox_interrupt_grace_seconds=1)
+                                 sandbox_interrupt_grace_seconds=1, **settings)
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
@@ -216,3 +216,24 @@ def test_the_executor_may_be_awaited_from_another_event_loop(service):
 
     result, _, _ = asyncio.run(from_here())
     assert result.text == "out\n" and "".join(e.text for e in seen) == "out\n"
+
+
+def test_api_and_thread_containers_share_the_projects_session_cap(tmp_path):
+    from codeinterp.runs.code_executor import ThreadCodeExecutor
+
+    capped = Service(tmp_path / "data", project_max_sessions=1)
+    try:
+        container_id = capped.create()
+        capped.execute(container_id, "x = 1")
+
+        async def thread_code():
+            ts = capped.containers.get(PROJECT, "thread_capped")
+            return await ThreadCodeExecutor(capped.containers, ts).execute("2 + 2", None, lambda event: None, None)
+
+        result, _, _ = capped.run(thread_code())
+        assert result.text.strip() == "4"  # the API container's idle session was closed to make room
+        result, _, note = capped.execute(container_id, "x")
+        assert "earlier session ended" in note and "NameError" in result.text
+        assert capped.sql("SELECT count(*) FROM session_usage WHERE project_id = ?", PROJECT) == [(3,)]
+    finally:
+        capped.close()
