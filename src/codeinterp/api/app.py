@@ -70,9 +70,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
-    from codeinterp.api import assistants, containers, files, messages, responses, runs, threads, usage
+    from codeinterp.api import (assistants, container_files, containers, files, messages, responses, runs, threads,
+                                usage)
 
     # runs before threads: POST /v1/threads/runs must not match /v1/threads/{thread_id}
-    for module in (files, assistants, runs, threads, messages, containers, responses, usage):
+    for module in (files, assistants, runs, threads, messages, containers, container_files, responses, usage):
         app.include_router(module.router)
     return app

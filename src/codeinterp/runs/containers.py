@@ -23,12 +23,13 @@ the service started on.
 """
 
 import asyncio
-import functools
+import contextlib
 import logging
 import time
 from dataclasses import replace
 
 from codeinterp.config import Settings
+from codeinterp.runs.container_files import ContainerFiles, on_service_loop
 from codeinterp.runs.container_state import ApiContainer, ContainerState, ThreadContainer
 from codeinterp.runs.turn_loop import NoSessionFree
 from codeinterp.sandbox.interface import SandboxBackend, SandboxSession
@@ -39,29 +40,18 @@ from codeinterp.store import containers as container_store
 from codeinterp.store import files as file_store
 from codeinterp.store.blobs import read_chunks
 from codeinterp.store.db import Database
-from codeinterp.store.errors import ContainerExpired, NotFound, QuotaExceeded
+from codeinterp.store.errors import ContainerExpired, NotFound
 from codeinterp.store.pagination import PageQuery
 from codeinterp.store.usage import record_session
 
 log = logging.getLogger(__name__)
 
-MB = 1024 * 1024
 TOUCH_INTERVAL_SECONDS = 30.0  # a container's last_active_at is written at most this often (expiry is in minutes)
 SESSION_EXPIRY_SLACK_SECONDS = 60.0  # an API container's session outlives its expiry by this much
 AUTO_CONTAINER_NAME = "Auto container"
 
 
-def on_service_loop(method):
-    """Run the method on the service's loop when awaited from another (the HTTP server's)."""
-    @functools.wraps(method)
-    async def wrapper(self: "Containers", *args, **kwargs):
-        if self.loop is None or asyncio.get_running_loop() is self.loop:
-            return await method(self, *args, **kwargs)
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(method(self, *args, **kwargs), self.loop))
-    return wrapper
-
-
-class Containers:
+class Containers(ContainerFiles):
     def __init__(self, db: Database, sandboxes: SandboxBackend, settings: Settings) -> None:
         self.db = db
         self.sandboxes = sandboxes
@@ -292,10 +282,15 @@ class Containers:
         await cfiles.delete_blobs(blobs)
         return row
 
-    async def _api_state(self, project_id: str, container_id: str, touch: bool = False) -> ApiContainer:
+    async def _find_running(self, project_id: str, container_id: str, touch: bool = False):
+        """`_find`, and ContainerExpired if the container has expired."""
         row = await self._find(project_id, container_id, touch)
         if row.status == "expired":
             raise ContainerExpired(container_id)
+        return row
+
+    async def _api_state(self, project_id: str, container_id: str, touch: bool = False) -> ApiContainer:
+        row = await self._find_running(project_id, container_id, touch)
         state = self._api.get(container_id)
         if state is None:
             self._forget_unused_api()
@@ -309,7 +304,8 @@ class Containers:
         (their rows remain; they are made again when used)."""
         now = time.monotonic()
         for container_id, state in list(self._api.items()):
-            if state.sandbox is None and not state.lock.locked() and now - state.last_used > state.expiry_minutes * 60:
+            live = state.sandbox is not None and self.sandboxes.get(state.sandbox.id) is not None
+            if not live and not state.lock.locked() and now - state.last_used > state.expiry_minutes * 60:
                 del self._api[container_id]
 
     async def _end(self, state: ApiContainer | None) -> None:
@@ -319,81 +315,15 @@ class Containers:
             return
         state.gone = True
         self._api.pop(state.container_id, None)
-        if state.sandbox is not None:
+        if state.sandbox is not None and state.lock.locked():  # the cell is interrupted, then closed if it goes on
             await state.sandbox.interrupt()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.settings.sandbox_interrupt_grace_seconds):
+                    await state.lock.acquire()
+                    state.lock.release()
+        if state.sandbox is not None:
             await state.sandbox.close()
         async with state.lock:
             if state.sandbox is not None:
                 await state.sandbox.close()
             state.session_ended()
-
-    async def _sync_files(self, state: ApiContainer) -> None:
-        """Copy into the session the container files it lacks; remove those deleted through the API."""
-        if state.removed:
-            paths, state.removed = [f"/mnt/data/{p}" for p in state.removed], []
-            await state.sandbox.execute(f'[__import__("os").remove(p) for p in {paths!r} '
-                                        f'if __import__("os").path.isfile(p)] and None')
-        async with self.db.transaction() as c:
-            rows = [r for r in await cfiles.files_of(c, state.container_id) if r.id not in state.copied]
-        for row in rows:
-            source = cfiles.blob_path(row)
-            if source.is_file():
-                await state.sandbox.put_file(cfiles.relative(row.path), read_chunks(source))
-            else:
-                log.warning("container file %s has no bytes (its file was deleted); not copied", row.id)
-            state.copied.add(row.id)
-
-    # ---- API container files ----------------------------------------------------------------
-
-    @on_service_loop
-    async def add_file(self, project_id: str, container_id: str, new: container_store.NewFile | None = None,
-                       file_id: str | None = None) -> dict:
-        """Add an uploaded file (`new`, its blob stored under its id) or a copy of the project's
-        Files API file `file_id`; it is put into a running session at once. The container file object."""
-        state = await self._api_state(project_id, container_id, touch=True)
-        async with self.db.session() as session:
-            if new is None:
-                new = await cfiles.from_file_id(session, project_id, file_id)
-            else:
-                quota = self.settings.project_storage_mb * MB
-                if await file_store.storage_used(session, project_id, lock=True) + new.bytes > quota:
-                    raise QuotaExceeded(quota)
-            replaced = await container_store.add_files(await session.connection(), container_id, project_id, [new])
-            row = await cfiles.get_cfile(session, project_id, container_id, new.id)
-            await session.commit()
-        await cfiles.delete_blobs(replaced)
-        sandbox = state.sandbox
-        if sandbox is not None and self.sandboxes.get(sandbox.id) is not None:
-            try:
-                await sandbox.put_file(cfiles.relative(row.path), read_chunks(cfiles.blob_path(row)))
-                state.copied.add(row.id)
-            except SessionClosed:  # copied into the next session when it starts
-                pass
-        return cfiles.cfile_to_dict(row)
-
-    @on_service_loop
-    async def list_files(self, project_id: str, container_id: str, query: PageQuery) -> dict:
-        await self._find(project_id, container_id)
-        async with self.db.session() as session:
-            return await cfiles.list_files(session, container_id, query)
-
-    @on_service_loop
-    async def get_file(self, project_id: str, container_id: str, cfile_id: str):
-        """The container file's row (NotFound once the container expired: its files are gone)."""
-        await self._find(project_id, container_id)
-        async with self.db.session() as session:
-            return await cfiles.get_cfile(session, project_id, container_id, cfile_id)
-
-    @on_service_loop
-    async def delete_file(self, project_id: str, container_id: str, cfile_id: str) -> None:
-        row = await self._find(project_id, container_id)
-        async with self.db.session() as session:
-            cfile = await cfiles.get_cfile(session, project_id, container_id, cfile_id)
-            blobs = await cfiles.delete_cfile(await session.connection(), cfile)
-            await container_store.touch(await session.connection(), row.id)
-            await session.commit()
-        await cfiles.delete_blobs(blobs)
-        state = self._api.get(container_id)
-        if state is not None and state.sandbox is not None:
-            state.copied.discard(cfile_id)
-            state.removed.append(cfiles.relative(cfile.path))

@@ -162,7 +162,7 @@ def container_to_dict(row: Container) -> dict:
     return {"id": row.id, "object": "container", "name": row.name, "created_at": row.created_at,
             "status": row.status, "last_active_at": row.last_active_at,
             "expires_after": {"anchor": "last_active_at", "minutes": row.expires_after_minutes},
-            "memory_limit": row.memory_limit}
+            "memory_limit": row.memory_limit, "network_policy": {"type": "disabled"}}
 
 
 async def expire_due(c: AsyncConnection, project_id: str, container_id: str | None = None) -> list[str]:
