@@ -36,6 +36,8 @@ class SessionCodeExecutor(CodeExecutor):
                       deadline: float | None) -> tuple[ExecutionResult, SavedOutputs, str]:
         async with self.state.lock:
             result, note = await self._execute(code, timeout, on_output, deadline)
+            if isinstance(self.state, ApiContainer) and self.state.gone:
+                raise SessionClosed(f"Container {self.state.container_id} was deleted or expired while its code ran.")
             _valid_text(result)
             saved = await store_outputs(self.containers.db, self.containers.settings, self.state, result,
                                         deadline=deadline)
