@@ -1,11 +1,12 @@
 """Microsoft's Agent Framework (`agent-framework-core` + `agent-framework-openai`) driving the
 Responses `code_interpreter` tool on this server: an Agent on OpenAIChatClient (the framework's
 Responses client) with its hosted code interpreter tool (OpenAIChatClient.get_code_interpreter_tool,
-an auto container), run with `agent.run` and with `agent.run(..., stream=True)`. The client asks for
-`reasoning.encrypted_content` on every request, whatever the model. Run with the
-responses-frameworks venv's python; OPENAI_BASE_URL, OPENAI_API_KEY and MODEL name the server and
-the model. Prints one JSON line: per mode, the text, the code calls, their results and the text's
-citations as the framework hands them over."""
+an auto container), a first turn with `agent.run` in an AgentSession, then a follow-up in the same
+session with `agent.run(..., stream=True)` (the session continues by `previous_response_id`). The
+client asks for `reasoning.encrypted_content` on every request that keeps no history server-side,
+whatever the model. Run with the responses-frameworks venv's python; OPENAI_BASE_URL,
+OPENAI_API_KEY and MODEL name the server and the model. Prints one JSON line: per turn, the text,
+the code calls, their results and the text's citations as the framework hands them over."""
 
 import asyncio
 import json
@@ -44,11 +45,13 @@ def summary(response) -> dict:
 
 
 async def main() -> None:
-    ran = await agent.run("Compute the sum of the squares of 1..10 and save it to a file.")
-    stream = agent.run("Do it again, streamed.", stream=True)
+    session = agent.create_session()
+    first = await agent.run("Compute the sum of the squares of 1..10 and save it to a file.", session=session)
+    stream = agent.run("Add one to it and save that too.", session=session, stream=True)
     updates = [update async for update in stream]
-    streamed = await stream.get_final_response()
-    print(json.dumps({"run": summary(ran), "streamed": summary(streamed) | {"updates": len(updates)}}, default=str))
+    follow_up = await stream.get_final_response()
+    print(json.dumps({"first": summary(first), "follow_up": summary(follow_up) | {"updates": len(updates)}},
+                     default=str))
 
 
 asyncio.run(main())
