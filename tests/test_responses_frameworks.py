@@ -51,11 +51,11 @@ def frameworks_python() -> Path:
     return python_bin
 
 
-def run_flow(python_bin: Path, server, upstream, name: str) -> dict:
-    """Script the model (the first turn's code and linked file, then the follow-up's), run the
-    framework's flow and return what it printed."""
+def run_flow(python_bin: Path, server, upstream, name: str, more: list | None = None) -> dict:
+    """Script the model (the first turn's code and linked file, then the follow-up's, then `more`),
+    run the framework's flow and return what it printed."""
     upstream.reset()
-    upstream.script([python(CODE), {"text": REPLY}, python(FOLLOW_UP_CODE), {"text": FOLLOW_UP_REPLY}])
+    upstream.script([python(CODE), {"text": REPLY}, python(FOLLOW_UP_CODE), {"text": FOLLOW_UP_REPLY}, *(more or [])])
     env = dict(os.environ, OPENAI_BASE_URL=server.base_url, OPENAI_API_KEY=server.api_key, MODEL=MODEL)
     done = subprocess.run([str(python_bin), str(FLOWS / f"{name}_flow.py")], env=env, capture_output=True,
                           text=True, timeout=240)
@@ -80,7 +80,9 @@ def check_citation(citation: dict, reply: str, container_id: str) -> None:
 
 
 def test_openai_agents_sdk(frameworks_python, server, upstream):
-    result = run_flow(frameworks_python, server, upstream, "openai_agents")
+    with_function = [python("total = 385\nprint(total)"), {"tool_calls": [{"name": "temperature", "arguments": {
+        "city": "Oslo"}}]}, python("print(total - -5)"), {"text": "390 degrees colder."}]
+    result = run_flow(frameworks_python, server, upstream, "openai_agents", with_function)
     turns = [(result["first"], CODE, REPLY, "385"), (result["follow_up"], FOLLOW_UP_CODE, FOLLOW_UP_REPLY, "386")]
     for got, code, reply, printed in turns:
         assert got["final_output"] == reply
@@ -95,6 +97,17 @@ def test_openai_agents_sdk(frameworks_python, server, upstream):
     assert events[:2] == ["response.created", "response.in_progress"] and events[-1] == "response.completed"
     assert "response.code_interpreter_call_code.delta" in events
     assert "response.output_text.annotation.added" in events
+    # With a function tool, the SDK answers the function call by sending the code call back without
+    # its outputs (not included by default): the model read them, and the next code call ran in the
+    # same container.
+    mixed = result["with_function"]
+    assert mixed["final_output"] == "390 degrees colder."
+    assert mixed["items"] == ["tool_call_item", "tool_call_item", "tool_call_output_item", "tool_call_item",
+                              "message_output_item"]
+    assert [call["logs"] for call in mixed["calls"]] == [[], []]  # outputs not included
+    assert len({call["container_id"] for call in mixed["calls"]}) == 1
+    last = upstream.requests[-1]["messages"]
+    assert [m["content"].splitlines()[0] for m in last if m["role"] == "tool"] == ["385", "Oslo: -5", "390"]
 
 
 def test_pydantic_ai_code_execution_tool(frameworks_python, server, upstream):

@@ -1,7 +1,9 @@
 """The OpenAI Agents SDK (`openai-agents`) driving the Responses `code_interpreter` tool on this
 server, as its documentation shows: an Agent with `CodeInterpreterTool` on an auto container, a
 first turn with `Runner.run`, then a follow-up with `Runner.run_streamed` on the first result's
-`to_input_list()` (the SDK keeps the history and sends the code call and the cited message back).
+`to_input_list()` (the SDK keeps the history and sends the code call and the cited message back);
+then an agent with a function tool beside the code interpreter and the SDK's default settings,
+whose one `Runner.run` sends the code call back (outputs null) with the function's output.
 Run with the responses-frameworks venv's python; OPENAI_BASE_URL, OPENAI_API_KEY and MODEL name
 the server and the model. Prints one JSON line: per turn, the final output, the code calls (code,
 status, container, logs), the message's annotations and, streamed, the raw event types."""
@@ -10,7 +12,7 @@ import asyncio
 import json
 import os
 
-from agents import (Agent, CodeInterpreterTool, ModelSettings, OpenAIResponsesModel, Runner,
+from agents import (Agent, CodeInterpreterTool, ModelSettings, OpenAIResponsesModel, Runner, function_tool,
                     set_tracing_disabled)
 from openai import AsyncOpenAI
 
@@ -23,6 +25,15 @@ agent = Agent(
     model_settings=ModelSettings(response_include=["code_interpreter_call.outputs"]),
     tools=[CodeInterpreterTool(tool_config={"type": "code_interpreter", "container": {"type": "auto"}})],
 )
+
+
+@function_tool
+def temperature(city: str) -> str:
+    """The temperature in a city, in degrees Celsius."""
+    return f"{city}: -5"
+
+
+with_function = agent.clone(model_settings=ModelSettings(), tools=[temperature, *agent.tools])
 
 
 def summary(result) -> dict:
@@ -42,7 +53,9 @@ async def main() -> None:
     follow_up = first.to_input_list() + [{"role": "user", "content": "Add one to it and save that too."}]
     streamed = Runner.run_streamed(agent, follow_up)
     events = [event.data.type async for event in streamed.stream_events() if event.type == "raw_response_event"]
-    print(json.dumps({"first": summary(first), "follow_up": summary(streamed) | {"events": events}}))
+    mixed = await Runner.run(with_function, "How much colder than the sum is Oslo?")
+    print(json.dumps({"first": summary(first), "follow_up": summary(streamed) | {"events": events},
+                      "with_function": summary(mixed) | {"items": [item.type for item in mixed.new_items]}}))
 
 
 asyncio.run(main())
