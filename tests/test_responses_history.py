@@ -42,7 +42,7 @@ def test_a_code_call_sent_back_without_outputs_replays_what_the_model_read(clien
     # A call this server never made (or made with other code) has nothing to replay.
     forged = dict(replayed(first)[0], code="print(1)")
     client.responses.create(model=MODEL, tools=AUTO, input=[forged, {"role": "user", "content": "And?"}])
-    assert tool_results(upstream.requests[-1]) == ["[no output]"]
+    assert tool_results(upstream.requests[-1]) == ["[output not available]"]
 
 
 def test_another_projects_container_in_the_input_is_not_reused(client, other_client, upstream):
@@ -52,4 +52,4 @@ def test_another_projects_container_in_the_input_is_not_reused(client, other_cli
         *replayed(mine), {"role": "user", "content": "Read it."}])
     assert code_calls(theirs)[0].container_id != code_calls(mine)[0].container_id
     assert code_calls(theirs)[0].outputs[0].logs == "False\n"
-    assert tool_results(upstream.requests[2]) == ["[no output]"]  # nor is its result replayed
+    assert tool_results(upstream.requests[2]) == ["[output not available]"]  # nor is its result replayed
