@@ -46,6 +46,13 @@ if [[ ! -d .sandbox-env/mplconfig ]]; then
     chmod -R a+rX .sandbox-env/mplconfig
 fi
 
+if [[ $WITH_TEST == 1 ]]; then
+    # The agent frameworks that tests/test_responses_frameworks.py drives against the Responses API
+    # (OpenAI Agents SDK, pydantic-ai, Microsoft Agent Framework), apart from the server's environment.
+    install_env .venv-responses-frameworks tests/frameworks/responses-requirements.txt \
+        -r tests/frameworks/responses-requirements.txt
+fi
+
 if [[ $WITH_TEST == 1 && -f tests/node/package.json ]]; then
     (cd tests/node && npm install --silent --no-audit --no-fund)
 fi

@@ -3,8 +3,8 @@ cancels them and ends those a previous process left unfinished.
 
 The HTTP layer calls `create`, `cancel` and `delete` through `RunWorker`. A response's code runs
 in a container (`code_interpreter` tool's `container`: an id, or `auto`, which reuses the
-container of the latest code call in the `previous_response_id` chain while it is usable, else
-makes one). What happens is recorded by `ResponsesRecorder`.
+container of the latest code call in the model's context, the `previous_response_id` chain and
+then the input, while it is usable, else makes one). What happens is recorded by `ResponsesRecorder`.
 """
 
 import asyncio
@@ -109,11 +109,16 @@ class ResponseEngine:
                 if body.get("previous_response_id") else []
             if earlier:
                 history = [(r.data, r.model_text) for r in await store.items_of(s, [r.id for r in earlier])]
+            # Code calls sent back without their outputs (frameworks that keep the history): the
+            # model reads what it read when the call ran here.
+            results = await store.code_call_results(s, project_id, {
+                i["id"]: i["code"] for i in items if i["type"] == "code_interpreter_call" and i.get("outputs") is None})
+        inputs = [(item, results.get(item["id"])) for item in items]
         tools = body.get("tools") or []
         code_tool = next((t for t in tools if t["type"] == "code_interpreter"), None)
         container_id, executor, file_paths = None, None, {}
         if code_tool is not None:
-            container_id, executor = await self._container(project_id, code_tool["container"], history)
+            container_id, executor = await self._container(project_id, code_tool["container"], history + inputs)
             for f in files:  # input_file parts: the file goes into the container, the model is told where
                 added = await self.containers.add_file(project_id, container_id, file_id=f.file_id)
                 file_paths[f.file_id] = added["path"].removeprefix("/mnt/data/")
@@ -131,7 +136,7 @@ class ResponseEngine:
         async with self.db.session() as s:
             s.add(row)
             await s.flush()
-            await store.add_items(await s.connection(), row.id, "input", [(item, None) for item in items])
+            await store.add_items(await s.connection(), row.id, "input", inputs)
             await s.commit()
             s.expunge(row)
         ar = ActiveResponse(id=row.id, project_id=project_id, row=row, include=set(body.get("include") or []),
@@ -140,13 +145,15 @@ class ResponseEngine:
         ar.emit("response.created", response=ar.as_dict())
         if row.background:
             ar.emit("response.queued", response=ar.as_dict())
-        ar.task = asyncio.create_task(self._drive(ar, body, history + [(i, None) for i in items], file_paths),
+        ar.task = asyncio.create_task(self._drive(ar, body, history + inputs, file_paths),
                                       name=f"response {ar.id}")
         return ar
 
     async def _container(self, project_id: str, container: str | dict, history: list) -> tuple[str, object]:
         """The id of the container the response's code runs in (checked now, not mid-response),
-        and its code executor when already made."""
+        and its code executor when already made: `auto` reuses the container of the latest code
+        call in the model's context (the chain's items, then the input's, which frameworks that
+        keep the history send back) while usable."""
         if isinstance(container, str):
             return container, await self.containers.executor(project_id, container)  # unknown: 404; expired: 400
         for data, _ in reversed(history):

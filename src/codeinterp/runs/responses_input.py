@@ -100,6 +100,8 @@ def input_items(value: str | list | None) -> tuple[list[dict], list[InputFile]]:
 
 
 def _logs_text(outputs: list | None) -> str:
+    if outputs is None:  # sent back without its outputs, and not one this server can read them from
+        return "[output not available]"
     logs = [o.get("logs", "") for o in outputs or [] if isinstance(o, dict) and o.get("type") == "logs"]
     images = sum(1 for o in outputs or [] if isinstance(o, dict) and o.get("type") == "image")
     text = "\n".join(logs) or "[no output]"

@@ -59,7 +59,7 @@ class ResponseItem(Base):
     response_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # input | output
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
-    id: Mapped[str] = mapped_column(String(64))  # the item's own id (msg_, ci_, fc_, ...)
+    id: Mapped[str] = mapped_column(String(64), index=True)  # the item's own id (msg_, ci_, fc_, ...)
     data: Mapped[dict] = mapped_column(JSON)
     model_text: Mapped[str | None] = mapped_column(Text, nullable=True)
 
@@ -119,6 +119,20 @@ async def items_of(session: AsyncSession, response_ids: list[str], kind: str | N
     rows = (await session.execute(stmt)).scalars().all()
     order = {rid: n for n, rid in enumerate(response_ids)}
     return sorted(rows, key=lambda r: (order[r.response_id], r.kind != "input", r.position))
+
+
+async def code_call_results(session: AsyncSession, project_id: str, calls: dict[str, str]) -> dict[str, str]:
+    """What the model read after each of these code calls (id -> code) that a stored response of
+    the project made with that code: a client that sends a call back without its outputs (they
+    "can be read server-side") gets the same tool result replayed."""
+    if not calls:
+        return {}
+    stmt = (select(ResponseItem).join(Response, Response.id == ResponseItem.response_id)
+            .where(ResponseItem.id.in_(list(calls)), ResponseItem.kind == "output",
+                   Response.project_id == project_id))
+    return {row.id: row.model_text for row in (await session.execute(stmt)).scalars()
+            if row.data.get("type") == "code_interpreter_call" and row.data.get("code") == calls[row.id]
+            and row.model_text is not None}
 
 
 async def get_response(session: AsyncSession, project_id: str, response_id: str) -> Response:

@@ -51,9 +51,11 @@ def upgrade() -> None:
         sa.Column("data", sa.JSON, nullable=False),
         sa.Column("model_text", sa.Text, nullable=True),
     )
+    op.create_index("ix_response_items_id", "response_items", ["id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_response_items_id", table_name="response_items")
     op.drop_table("response_items")
     op.drop_index("ix_responses_status", table_name="responses")
     op.drop_index("ix_responses_project_id", table_name="responses")
