@@ -53,6 +53,10 @@ if [[ $WITH_TEST == 1 ]]; then
     for framework in langchain llamaindex; do
         install_env .venv-frameworks/$framework tests/frameworks/$framework.txt -r tests/frameworks/$framework.txt
     done
+    # The agent frameworks that tests/test_responses_frameworks.py drives against the Responses API
+    # (OpenAI Agents SDK, pydantic-ai, Microsoft Agent Framework), apart from the server's environment.
+    install_env .venv-responses-frameworks tests/frameworks/responses-requirements.txt \
+        -r tests/frameworks/responses-requirements.txt
 fi
 
 if [[ $WITH_TEST == 1 && -f tests/node/package.json ]]; then

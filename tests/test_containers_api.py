@@ -22,6 +22,7 @@ def test_create_retrieve_list_and_delete(client):
     assert made.memory_limit == "1g"
     assert (made.expires_after.anchor, made.expires_after.minutes) == ("last_active_at", 20)
     assert made.last_active_at >= made.created_at
+    assert made.network_policy.type == "disabled"
     assert client.containers.retrieve(made.id).name == "analysis"
     other = client.containers.create(name="other", memory_limit="4g",
                                      expires_after={"anchor": "last_active_at", "minutes": 5})
@@ -52,6 +53,9 @@ def test_file_ids_are_copied_in_as_user_files(client, server):
     file_row_id, path, source, size, file_id = rows[0]
     assert file_row_id.startswith("cfile_") and source == "user" and size == 8 and file_id == data.id
     assert path.startswith("/mnt/data/") and path.endswith("data.csv")
+    (listed,) = client.containers.files.list(made.id).data
+    assert (listed.id, listed.path, listed.source, listed.bytes) == (file_row_id, path, "user", 8)
+    assert client.containers.files.content.retrieve(listed.id, container_id=made.id).content == b"a,b\n1,2\n"
 
 
 def test_a_container_expires_when_read_after_its_minutes_and_keeps_its_metadata(client, server):

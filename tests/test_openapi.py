@@ -29,3 +29,22 @@ def test_list_files_parameters_match(contract, served):
     assert set(theirs) <= set(ours)
     assert ours["limit"]["schema"]["default"] == theirs["limit"]["schema"]["default"] == 10000
     assert ours["order"]["schema"]["default"] == "desc"
+
+
+def test_container_paths_and_shapes_match(contract, served):
+    for path in ("/containers", "/containers/{container_id}", "/containers/{container_id}/files",
+                 "/containers/{container_id}/files/{file_id}", "/containers/{container_id}/files/{file_id}/content"):
+        theirs = contract["paths"][path]
+        ours = served["paths"]["/v1" + path]
+        assert {m for m in ours} == {m for m in theirs if m in ("get", "post", "delete")}, path
+        for method in ours:
+            assert ours[method]["operationId"] == theirs[method]["operationId"], (path, method)
+    for name in ("ContainerResource", "ContainerListResource", "ContainerFileResource", "ContainerFileListResource"):
+        theirs = contract["components"]["schemas"][name]
+        ours = served["components"]["schemas"][name]
+        assert set(ours["properties"]) == set(theirs["properties"]), name
+        assert set(ours.get("required", [])) >= set(theirs.get("required", [])), name  # ours are always set
+    body = served["paths"]["/v1/containers/{container_id}/files"]["post"]["requestBody"]["content"]
+    theirs = contract["components"]["schemas"]["CreateContainerFileBody"]
+    for content_type in ("application/json", "multipart/form-data"):
+        assert set(body[content_type]["schema"]["properties"]) == set(theirs["properties"])

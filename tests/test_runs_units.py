@@ -187,7 +187,7 @@ def test_text_with_lone_surrogates_is_stored_and_streamed_as_valid_utf8():
 
 
 def test_input_file_names_fit_255_bytes_keep_their_extension_and_stay_unique():
-    from codeinterp.runs.containers import ThreadContainer
+    from codeinterp.runs.container_state import ThreadContainer
 
     ts = ThreadContainer("proj", "thread")
     long = "数" * 104 + ".csv"

@@ -280,3 +280,25 @@ def _ends(pid: int, within: float = 10.0) -> bool:
             return True
         time.sleep(0.02)
     return False
+
+
+def test_a_cell_whose_caller_is_cancelled_leaves_nothing_in_the_next_cell(sandbox, session):
+    import asyncio
+
+    async def cancel_mid_cell():
+        started = asyncio.Event()
+
+        def on_output(event):
+            started.set()
+
+        task = asyncio.ensure_future(session.execute("import time\nx = 5\nprint('started', flush=True)\n"
+                                                     "time.sleep(60)", on_output=on_output))
+        await asyncio.wait_for(started.wait(), 30)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    sandbox.run(cancel_mid_cell())
+    result = sandbox.execute(session, "print(x)")
+    assert [(o.kind, o.text) for o in result.outputs] == [("stdout", "5\n")]  # no KeyboardInterrupt traceback
+    assert result.status == "ok" and not result.state_lost

@@ -40,6 +40,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.run_worker = RunWorker(settings, url)
         await app.state.run_worker.start()
         app.state.closers.append(app.state.run_worker.stop)
+        # The one containers service (threads' and the Containers API's), on the worker's loop; its
+        # public methods may be awaited from here.
+        app.state.containers = app.state.run_worker.engine.containers
         try:
             yield
         finally:
@@ -54,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="A self-hosted Code Interpreter serving OpenAI's Assistants API.")
     app.state.settings = settings
     install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_REQUEST_BODY_BYTES, exempt={"/v1/files"})
+    app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_REQUEST_BODY_BYTES, exempt={"/v1/files", "/v1/containers/[^/]+/files"})
     app.add_middleware(RequestIdMiddleware)
 
     @app.get("/healthz", include_in_schema=False)
@@ -67,9 +70,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
-    from codeinterp.api import assistants, containers, files, messages, runs, threads, usage
+    from codeinterp.api import (assistants, container_files, containers, files, messages, responses, runs, threads,
+                                usage)
 
     # runs before threads: POST /v1/threads/runs must not match /v1/threads/{thread_id}
-    for module in (files, assistants, runs, threads, messages, containers, usage):
+    for module in (files, assistants, runs, threads, messages, containers, container_files, responses, usage):
         app.include_router(module.router)
     return app

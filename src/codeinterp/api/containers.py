@@ -1,4 +1,4 @@
-"""/v1/containers: create, list, retrieve, delete."""
+"""/v1/containers: create, list, retrieve, delete (the containers service owns their sessions)."""
 
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,20 +26,17 @@ async def create_container(body: CreateContainerBody, request: Request, project_
 
 
 @router.get("", operation_id="ListContainers", response_model=ContainerListResource)
-async def list_containers(query: ListQuery = Depends(ListQuery), name: str | None = Query(None),
-                          project_id: str = Depends(current_project),
-                          session: AsyncSession = Depends(db_session)) -> dict:
-    return await service.list_containers(session, project_id, query, name)
+async def list_containers(request: Request, query: ListQuery = Depends(ListQuery), name: str | None = Query(None),
+                          project_id: str = Depends(current_project)) -> dict:
+    return await request.app.state.containers.list_containers(project_id, query, name)
 
 
 @router.get("/{container_id}", operation_id="RetrieveContainer", response_model=ContainerResource)
-async def retrieve_container(container_id: str, project_id: str = Depends(current_project),
-                             session: AsyncSession = Depends(db_session)) -> dict:
-    return service.container_to_dict(await service.get_container(session, project_id, container_id))
+async def retrieve_container(container_id: str, request: Request, project_id: str = Depends(current_project)) -> dict:
+    return await request.app.state.containers.retrieve(project_id, container_id)
 
 
 @router.delete("/{container_id}", operation_id="DeleteContainer", response_model=DeleteContainerResponse)
-async def delete_container(container_id: str, project_id: str = Depends(current_project),
-                           session: AsyncSession = Depends(db_session)) -> dict:
-    await service.delete_api_container(session, project_id, container_id)
+async def delete_container(container_id: str, request: Request, project_id: str = Depends(current_project)) -> dict:
+    await request.app.state.containers.delete(project_id, container_id)
     return {"id": container_id, "object": "container.deleted", "deleted": True}

@@ -1,6 +1,7 @@
 """OpenAI error objects: `{"error": {"message", "type", "param", "code"}}` for every failure."""
 
 import logging
+import re
 import uuid
 
 from fastapi import FastAPI, Request
@@ -170,15 +171,16 @@ class BodyTooLarge(StarletteHTTPException):
 
 class BodyLimitMiddleware:
     """Refuses request bodies over `max_bytes` with 413, by their Content-Length or as they arrive
-    (the error reaches the handlers above as an HTTP exception). Paths in `exempt` apply limits of their own."""
+    (the error reaches the handlers above as an HTTP exception). Paths matching a pattern of `exempt`
+    (regular expressions, matched whole) apply limits of their own."""
 
     def __init__(self, app: ASGIApp, max_bytes: int, exempt: set[str]) -> None:
         self.app = app
         self.max_bytes = max_bytes
-        self.exempt = exempt
+        self.exempt = [re.compile(pattern) for pattern in exempt]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].rstrip("/") in self.exempt:
+        if scope["type"] != "http" or any(p.fullmatch(scope["path"].rstrip("/")) for p in self.exempt):
             await self.app(scope, receive, send)
             return
         length = Headers(scope=scope).get("content-length", "")

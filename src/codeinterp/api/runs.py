@@ -35,11 +35,12 @@ def run_response(run: dict) -> JSONResponse:
 
 
 def sse_response(handle: RunHandle) -> StreamingResponse:
-    return StreamingResponse(_sse(handle.events()), media_type="text/event-stream",
+    return StreamingResponse(sse_stream(handle.events()), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-async def _sse(batches: AsyncIterator[list[tuple[str, str]]]) -> AsyncIterator[str]:
+async def sse_stream(batches: AsyncIterator[list[tuple[str, str]]], done: bool = True) -> AsyncIterator[str]:
+    """Server-sent events from batches of (name, JSON text); `done` ends with the `[DONE]` event."""
     try:
         async for batch in batches:
             yield "".join(f"event: {name}\ndata: {data}\n\n" for name, data in batch)
@@ -48,7 +49,8 @@ async def _sse(batches: AsyncIterator[list[tuple[str, str]]]) -> AsyncIterator[s
         error = {"error": {"message": "The server failed while streaming this run.", "type": "server_error",
                            "param": None, "code": None}}
         yield f"event: error\ndata: {json.dumps(error)}\n\n"
-    yield "event: done\ndata: [DONE]\n\n"
+    if done:
+        yield "event: done\ndata: [DONE]\n\n"
 
 
 def _body(model) -> dict:

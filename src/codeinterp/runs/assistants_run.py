@@ -18,7 +18,8 @@ from codeinterp.runs.assistants_steps import START_RUN, MessageWriter, ToolStepW
 from codeinterp.runs.events import EventChannel
 from codeinterp.runs.python_tool import TOOL_NAME
 from codeinterp.runs.code_executor import ThreadCodeExecutor
-from codeinterp.runs.containers import ThreadContainer, ThreadContainers
+from codeinterp.runs.container_state import ThreadContainer
+from codeinterp.runs.containers import Containers
 from codeinterp.runs.turn_loop import Cancelled, CodeRun, ToolCall, TurnLoop, TurnObserver, TurnParameters
 from codeinterp.sandbox.types import OutputEvent
 from codeinterp.store.assistants import Assistant
@@ -157,7 +158,7 @@ class AssistantsRecorder(TurnObserver):
 
 
 class RunLeg:
-    def __init__(self, ar: ActiveRun, db: Database, containers: ThreadContainers, client: ChatClient,
+    def __init__(self, ar: ActiveRun, db: Database, containers: Containers, client: ChatClient,
                  exec_timeout: float | None) -> None:
         self.ar = ar
         self.db = db

@@ -1,72 +1,124 @@
-"""The code tool of a thread's runs: the turn loop's `CodeExecutor` on the thread's container."""
+"""The code tool on a container: the turn loop's `CodeExecutor` on a thread's container (Assistants
+runs) or on an API container (Responses)."""
 
 import asyncio
 import time
 
-from codeinterp.runs.containers import ThreadContainer, ThreadContainers
+from codeinterp.runs.container_outputs import store_outputs
+from codeinterp.runs.container_state import ApiContainer, ContainerState, ThreadContainer
+from codeinterp.runs.containers import Containers
 from codeinterp.runs.python_tool import SavedOutputs
 from codeinterp.runs.turn_loop import CodeExecutor, Stopped
 from codeinterp.sandbox.interface import OutputCallback
-from codeinterp.sandbox.types import ExecutionResult, SessionClosed
+from codeinterp.sandbox.types import ExecutionResult, OutputEvent, SessionClosed
 from codeinterp.store.text import valid_utf8
 
 
 NOTE_STATE_LOST = ("[note: this thread's earlier session ended (it expired, was closed to make room for "
                    "other sessions, or the server restarted); "
                    "variables and files made in it are gone, input files were copied again]\n")
+NOTE_CONTAINER_STATE_LOST = ("[note: this container's earlier session ended (it was closed to make room for "
+                             "other sessions, or the server restarted); variables are gone, the container's "
+                             "files were copied again]\n")
 
 
-class ThreadCodeExecutor(CodeExecutor):
-    """The code tool of a thread's runs: its sandbox session, started or replaced as needed, its
-    outputs stored as the thread's files."""
+class SessionCodeExecutor(CodeExecutor):
+    """Runs code in a container's sandbox session, started or replaced as needed, and stores its outputs."""
 
-    def __init__(self, containers: ThreadContainers, ts: ThreadContainer) -> None:
+    note_state_lost = NOTE_STATE_LOST
+
+    def __init__(self, containers: Containers, state: ContainerState) -> None:
         self.containers = containers
-        self.ts = ts
+        self.state = state
         self._running = None  # the sandbox session while code runs
 
     async def execute(self, code: str, timeout: float | None, on_output: OutputCallback,
                       deadline: float | None) -> tuple[ExecutionResult, SavedOutputs, str]:
-        async with self.ts.lock:
+        async with self.state.lock:
             result, note = await self._execute(code, timeout, on_output, deadline)
+            if isinstance(self.state, ApiContainer) and self.state.gone:
+                raise SessionClosed(f"Container {self.state.container_id} was deleted or expired while its code ran.")
             _valid_text(result)
-            saved = await self.containers.store_outputs(self.ts, result, deadline=deadline)
-            await self.containers.touch(self.ts)
+            saved = await store_outputs(self.containers.db, self.containers.settings, self.state, result,
+                                        deadline=deadline)
+            await self.containers.touch(self.state)
         return result, saved, note
 
     async def _execute(self, code: str, timeout: float | None, on_output: OutputCallback,
                        deadline: float | None) -> tuple[ExecutionResult, str]:
-        """Run the code in the thread's session (a session that closed meanwhile is replaced once)."""
-        ts = self.ts
+        """Run the code in the container's session (a session that closed meanwhile is replaced once)."""
+        state = self.state
         for attempt in (1, 2):
             sandbox = await self._sandbox(deadline)
             note = ""
-            if ts.state_lost:
-                note = NOTE_STATE_LOST
-                ts.state_lost = False
+            if state.state_lost:
+                note = self.note_state_lost
+                state.state_lost = False
             self._running = sandbox
             try:
                 return await sandbox.execute(code, timeout=timeout, on_output=on_output), note
             except SessionClosed:
                 if attempt == 2:
                     raise
-                self.containers.forget_sandbox(ts)
+                self.containers.forget_sandbox(state)
             finally:
                 self._running = None
         raise AssertionError("unreachable")
 
     async def _sandbox(self, deadline: float | None):
-        """The thread's session, not waited for past `deadline`."""
+        """The container's session, not waited for past `deadline`."""
         left = None if deadline is None else max(0.0, deadline - time.time())
         try:
             async with asyncio.timeout(left):
-                return await self.containers.sandbox(self.ts)
+                return await self.containers.sandbox(self.state)
         except TimeoutError:
             raise Stopped("expired") from None
 
     async def interrupt(self) -> None:
         if self._running is not None:
             await self._running.interrupt()
+
+
+class ThreadCodeExecutor(SessionCodeExecutor):
+    """The code tool of a thread's runs: outputs become Files API files of the thread's container."""
+
+    def __init__(self, containers: Containers, ts: ThreadContainer) -> None:
+        super().__init__(containers, ts)
+        self.ts = ts
+
+
+class ContainerCodeExecutor(SessionCodeExecutor):
+    """The code tool on an API container: outputs become its `assistant` container files; running
+    code refreshes its last_active_at. May be awaited from another event loop than the service's."""
+
+    note_state_lost = NOTE_CONTAINER_STATE_LOST
+
+    def __init__(self, containers: Containers, state: ApiContainer) -> None:
+        super().__init__(containers, state)
+
+    async def execute(self, code: str, timeout: float | None, on_output: OutputCallback,
+                      deadline: float | None) -> tuple[ExecutionResult, SavedOutputs, str]:
+        loop, caller = self.containers.loop, asyncio.get_running_loop()
+        if loop is None or loop is caller:
+            return await super().execute(code, timeout, on_output, deadline)
+
+        async def output_on_caller_loop(event: OutputEvent) -> None:  # the callback runs where it was made
+            async def call() -> None:
+                if on_output is not None:
+                    value = on_output(event)
+                    if asyncio.iscoroutine(value):
+                        await value
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(call(), caller))
+
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(
+            super().execute(code, timeout, output_on_caller_loop, deadline), loop))
+
+    async def interrupt(self) -> None:
+        loop = self.containers.loop
+        if loop is None or loop is asyncio.get_running_loop():
+            await super().interrupt()
+        else:
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(super().interrupt(), loop))
 
 
 def _valid_text(result: ExecutionResult) -> None:

@@ -1,168 +1,132 @@
-"""One container per thread: its sandbox session, its files, its expiry.
+"""The containers service: every container's sandbox session, its files and its expiry, for
+threads' runs and for the Containers API alike (one instance, made by the run engine, shared with
+the API as `app.state.containers`).
 
-A thread's container (a row of `containers`, see `codeinterp.store.containers`) is made the
-first time the model runs code in the thread; its sandbox session starts then, lives on while it is used and
-expires `CODEINTERP_SANDBOX_IDLE_EXPIRY_SECONDS` (an hour) after its last use (the sandbox
-backend enforces the expiry). Input files
-(assistant and thread `tool_resources`, message attachments) are copied into /mnt/data under
-their original names, with a suffix where two names collide. Files the code writes become
-files with purpose `assistants_output`.
+A container owns one sandbox session, started on first use and counted against the per-project
+(`CODEINTERP_PROJECT_MAX_SESSIONS`) and per-server caps: at a cap, the least recently used idle
+session is closed to make room, and its container is told at its next execution that its state
+was lost.
+
+- A thread's container is found by the thread's id. It is made the first time the model runs
+  code in the thread; its session expires `CODEINTERP_SANDBOX_IDLE_EXPIRY_SECONDS` (an hour) after
+  its last use. Input files (assistant and thread `tool_resources`, message attachments) are copied
+  into /mnt/data under their original names, with a suffix where two names collide; files the code
+  writes become Files API files with purpose `assistants_output`.
+- An API container (`/v1/containers`) is found by its id. Its session runs with the memory of its
+  `memory_limit` tier, and the backend closes it no sooner than the container's own expiry. Every
+  container file is in the session at its `path`; files the code writes become `assistant`
+  container files. Expiry is decided whenever the container is read: an expired container's
+  session closes and its files go. Deleting one interrupts running code and closes its session.
+
+Public methods may be awaited from another event loop (the HTTP server's): they run on the loop
+the service started on.
 """
 
 import asyncio
+import contextlib
 import logging
-import posixpath
 import time
-from dataclasses import dataclass, field
+from dataclasses import replace
 
 from codeinterp.config import Settings
-from codeinterp.runs.prompt import RunPart
-from codeinterp.runs.python_tool import NotSaved, SavedOutputs
+from codeinterp.runs.container_files import ContainerFiles, on_service_loop
+from codeinterp.runs.container_state import ApiContainer, ContainerState, ThreadContainer
 from codeinterp.runs.turn_loop import NoSessionFree
 from codeinterp.sandbox.interface import SandboxBackend, SandboxSession
-from codeinterp.sandbox.types import ExecutionResult, FileTooLarge, SessionLimitReached
-from codeinterp.store.blobs import BlobTooLarge, read_chunks
-from codeinterp.store.db import Database
+from codeinterp.sandbox.limits import limits_from
+from codeinterp.sandbox.types import SessionClosed, SessionLimitReached
+from codeinterp.store import container_files as cfiles
 from codeinterp.store import containers as container_store
 from codeinterp.store import files as file_store
-from codeinterp.store.text import valid_utf8
+from codeinterp.store.blobs import read_chunks
+from codeinterp.store.db import Database
+from codeinterp.store.errors import ContainerExpired, NotFound
+from codeinterp.store.pagination import PageQuery
 from codeinterp.store.usage import record_session
 
 log = logging.getLogger(__name__)
 
-MAX_NAME_BYTES = 255  # of a file name in /mnt/data (the filesystem's limit)
-MAX_EXTENSION_BYTES = 32  # a longer "extension" is not one: the name is shortened as a whole
-MB = 1024 * 1024
 TOUCH_INTERVAL_SECONDS = 30.0  # a container's last_active_at is written at most this often (expiry is in minutes)
+SESSION_EXPIRY_SLACK_SECONDS = 60.0  # an API container's session outlives its expiry by this much
+AUTO_CONTAINER_NAME = "Auto container"
 
 
-@dataclass
-class InputFile:
-    file_id: str
-    path: str  # relative to /mnt/data
-
-
-@dataclass
-class ThreadContainer:
-    project_id: str
-    thread_id: str
-    inputs: dict[str, InputFile] = field(default_factory=dict)  # file id -> where it is
-    generated: dict[str, str] = field(default_factory=dict)  # path -> id of its latest output file
-    sandbox: SandboxSession | None = None  # once started
-    copied: set[str] = field(default_factory=set)  # file ids present in the current sandbox
-    state_lost: bool = False  # a previous sandbox of this thread expired, or the server restarted
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    last_used: float = field(default_factory=time.monotonic)
-    ended_runs: dict[str, RunPart] = field(default_factory=dict)  # run id -> its part of the prompt, once ended
-    container_id: str | None = None  # the thread's container, once code ran
-    touched_at: float = 0.0  # when the container's last_active_at was last written (monotonic)
-
-    def assign_inputs(self, files: list[tuple[str, str]]) -> None:
-        """Give each new (file id, filename) a free path under /mnt/data."""
-        taken = {f.path for f in self.inputs.values()} | set(self.generated)
-        for file_id, filename in files:
-            if file_id in self.inputs:
-                continue
-            path = _free_name(_safe_name(filename, file_id), taken)
-            taken.add(path)
-            self.inputs[file_id] = InputFile(file_id, path)
-
-    def paths(self) -> dict[str, str]:
-        """Path -> file id of every file the model may link (generated files win)."""
-        known = {f.path: f.file_id for f in self.inputs.values()}
-        known.update(self.generated)
-        return known
-
-    def listed_paths(self) -> list[str]:
-        """The paths to tell the model of: input files first, then generated ones."""
-        inputs = sorted(f.path for f in self.inputs.values())
-        return inputs + sorted(set(self.generated) - set(inputs))
-
-
-def _safe_name(filename: str, file_id: str) -> str:
-    name = posixpath.basename((filename or "").replace("\\", "/")).strip()
-    if name in ("", ".", ".."):
-        name = file_id
-    return name
-
-
-def _fitted(stem: str, ext: str, suffix: str = "") -> str:
-    """stem + suffix + ext, the stem shortened (by whole characters) so the name fits MAX_NAME_BYTES
-    in UTF-8; an extension too long to be one is shortened with the stem."""
-    if len(ext.encode()) > MAX_EXTENSION_BYTES:
-        stem, ext = stem + ext, ""
-    room = MAX_NAME_BYTES - len((suffix + ext).encode())
-    while len(stem.encode()) > room:
-        stem = stem[:-1]
-    return stem + suffix + ext
-
-
-def _free_name(name: str, taken: set[str]) -> str:
-    """`name`, fitted to MAX_NAME_BYTES, with a suffix where it collides with a name taken."""
-    stem, ext = posixpath.splitext(name)
-    fitted = _fitted(stem, ext)
-    n = 0
-    while fitted in taken:
-        n += 1
-        fitted = _fitted(stem, ext, f"_{n}")
-    return fitted
-
-
-class ThreadContainers:
+class Containers(ContainerFiles):
     def __init__(self, db: Database, sandboxes: SandboxBackend, settings: Settings) -> None:
         self.db = db
         self.sandboxes = sandboxes
         self.settings = settings
-        self._threads: dict[str, ThreadContainer] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._threads: dict[str, ThreadContainer] = {}  # thread id -> its container
+        self._api: dict[str, ApiContainer] = {}  # container id -> an API container in use
         self._starting = asyncio.Lock()  # held while a new session is counted against the cap
         self._pending: dict[str, int] = {}  # project id -> sessions starting now
 
     async def start(self) -> None:
         """Containers left by a previous process keep their files' rows, not their sessions."""
+        self.loop = asyncio.get_running_loop()
         async with self.db.transaction() as c:
             await container_store.forget_sessions(c)
 
-    def get(self, project_id: str, thread_id: str) -> ThreadContainer:
-        self._forget_expired()
-        ts = self._threads.get(thread_id)
-        if ts is None or ts.project_id != project_id:
-            ts = ThreadContainer(project_id, thread_id)
-            self._threads[thread_id] = ts
-        ts.last_used = time.monotonic()
-        return ts
+    async def close(self) -> None:
+        for state in self._states():
+            if state.sandbox is not None:
+                try:
+                    await state.sandbox.close()
+                except Exception:  # the manager closes what is left
+                    log.debug("closing the session of %s failed", state.name, exc_info=True)
+        self._threads.clear()
+        self._api.clear()
 
-    def _forget_expired(self) -> None:
-        limit = time.monotonic() - self.settings.sandbox_idle_expiry_seconds
-        for thread_id, ts in list(self._threads.items()):
-            if ts.last_used < limit and not ts.lock.locked():
-                del self._threads[thread_id]
+    def _states(self) -> list[ContainerState]:
+        return [*self._threads.values(), *self._api.values()]
 
-    async def sandbox(self, ts: ThreadContainer):
-        """The thread's live sandbox session, started (and its input files copied) if needed."""
-        ts.last_used = time.monotonic()
-        if ts.sandbox is not None and self.sandboxes.get(ts.sandbox.id) is None:
-            self.forget_sandbox(ts)  # expired or closed by the manager
-        if ts.sandbox is None:
-            ts.sandbox = await self._new_sandbox(ts.project_id)
-            ts.copied.clear()
-            async with self.db.session() as session:
-                await record_session(session, ts.project_id, ts.sandbox.id)
-                ts.container_id = await container_store.start_thread_session(
-                    await session.connection(), ts.project_id, ts.thread_id, ts.container_id, ts.sandbox.id,
-                    container_store.minutes(self.settings.sandbox_idle_expiry_seconds))
-                await session.commit()
-            ts.touched_at = time.monotonic()
-        await self._copy_inputs(ts)
-        return ts.sandbox
+    # ---- sessions ---------------------------------------------------------------------------
 
-    async def touch(self, ts: ThreadContainer) -> None:
+    async def sandbox(self, state: ContainerState) -> SandboxSession:
+        """The container's live sandbox session, started (and its files copied in) if needed; the
+        caller holds `state.lock`."""
+        state.last_used = time.monotonic()
+        if state.sandbox is not None and self.sandboxes.get(state.sandbox.id) is None:
+            state.session_ended()  # expired or closed by the manager
+        if isinstance(state, ApiContainer):
+            if state.gone:
+                raise SessionClosed(f"Container {state.container_id} was deleted or has expired.")
+            if state.sandbox is None:
+                limits = replace(limits_from(self.settings), memory_mb=container_store.MEMORY_TIERS[state.memory_limit])
+                state.sandbox = await self._new_sandbox(
+                    state.project_id, limits, state.expiry_minutes * 60 + SESSION_EXPIRY_SLACK_SECONDS)
+                async with self.db.session() as session:
+                    await record_session(session, state.project_id, state.sandbox.id)
+                    await container_store.touch(await session.connection(), state.container_id, state.sandbox.id)
+                    await session.commit()
+                state.touched_at = time.monotonic()
+            await self._sync_files(state)
+        else:
+            if state.sandbox is None:
+                state.sandbox = await self._new_sandbox(state.project_id)
+                state.copied.clear()
+                async with self.db.session() as session:
+                    await record_session(session, state.project_id, state.sandbox.id)
+                    state.container_id = await container_store.start_thread_session(
+                        await session.connection(), state.project_id, state.thread_id, state.container_id,
+                        state.sandbox.id, container_store.minutes(self.settings.sandbox_idle_expiry_seconds))
+                    await session.commit()
+                state.touched_at = time.monotonic()
+            await self._copy_inputs(state)
+        return state.sandbox
+
+    def forget_sandbox(self, state: ContainerState) -> None:
+        state.session_ended()
+
+    async def touch(self, state: ContainerState) -> None:
         """The container was used now: its last_active_at is written (at most twice a minute)."""
-        if ts.container_id is not None and time.monotonic() - ts.touched_at >= TOUCH_INTERVAL_SECONDS:
+        if state.container_id is not None and time.monotonic() - state.touched_at >= TOUCH_INTERVAL_SECONDS:
             async with self.db.transaction() as c:
-                await container_store.touch(c, ts.container_id)
-            ts.touched_at = time.monotonic()
+                await container_store.touch(c, state.container_id)
+            state.touched_at = time.monotonic()
 
-    async def _new_sandbox(self, project_id: str):
+    async def _new_sandbox(self, project_id: str, limits=None, expiry_seconds: float | None = None) -> SandboxSession:
         """A new sandbox session for the project. At the project's cap (or the server's), the least
         recently used idle session (of the project, or of any) is closed first; when every one is
         running code, NoSessionFree."""
@@ -175,33 +139,50 @@ class ThreadContainers:
             self._pending[project_id] = self._pending.get(project_id, 0) + 1
         try:
             try:
-                return await self.sandboxes.create_session()
+                return await self.sandboxes.create_session(limits, expiry_seconds)
             except SessionLimitReached:
                 if not await self._close_idle(None):
                     raise NoSessionFree(f"All {self.settings.sandbox_max_sessions} sandbox sessions of this server "
                                         "are running code; try again when one ends.") from None
-            return await self.sandboxes.create_session()
+            return await self.sandboxes.create_session(limits, expiry_seconds)
         finally:
             self._pending[project_id] -= 1
 
-    def _live(self, project_id: str | None) -> list[ThreadContainer]:
-        """Threads (of the project, or all) whose sandbox session is open."""
-        return [t for t in self._threads.values() if t.sandbox is not None
-                and (project_id is None or t.project_id == project_id) and self.sandboxes.get(t.sandbox.id)]
+    def _live(self, project_id: str | None) -> list[ContainerState]:
+        """Containers (of the project, or all) whose sandbox session is open."""
+        return [s for s in self._states() if s.sandbox is not None
+                and (project_id is None or s.project_id == project_id) and self.sandboxes.get(s.sandbox.id)]
 
     async def _close_idle(self, project_id: str | None) -> bool:
         """Close the least recently used session (of the project, or of any) that is not running
-        code; its thread is told at its next execution that its state was lost. False if none is idle."""
-        idle = [t for t in self._live(project_id) if not t.lock.locked()]
+        code; its container is told at its next execution that its state was lost. False if none is idle."""
+        idle = [s for s in self._live(project_id) if not s.lock.locked()]
         if not idle:
             return False
-        ts = min(idle, key=lambda t: t.last_used)
-        async with ts.lock:  # free: taken at once, and no run uses the session while it closes
-            sandbox = ts.sandbox
-            self.forget_sandbox(ts)
-            log.info("closing the idle sandbox session of thread %s to make room", ts.thread_id)
+        state = min(idle, key=lambda s: s.last_used)
+        async with state.lock:  # free: taken at once, and no run uses the session while it closes
+            sandbox = state.sandbox
+            state.session_ended()
+            log.info("closing the idle sandbox session of %s to make room", state.name)
             await sandbox.close()
         return True
+
+    # ---- threads' containers ----------------------------------------------------------------
+
+    def get(self, project_id: str, thread_id: str) -> ThreadContainer:
+        self._forget_unused()
+        ts = self._threads.get(thread_id)
+        if ts is None or ts.project_id != project_id:
+            ts = ThreadContainer(project_id, thread_id)
+            self._threads[thread_id] = ts
+        ts.last_used = time.monotonic()
+        return ts
+
+    def _forget_unused(self) -> None:
+        limit = time.monotonic() - self.settings.sandbox_idle_expiry_seconds
+        for thread_id, ts in list(self._threads.items()):
+            if ts.last_used < limit and not ts.lock.locked():
+                del self._threads[thread_id]
 
     async def close_thread(self, project_id: str, thread_id: str) -> None:
         """A deleted thread's sandbox session ends now rather than at its expiry, and its container goes."""
@@ -215,11 +196,6 @@ class ThreadContainers:
         async with self.db.transaction() as c:
             await container_store.delete_thread_container(c, project_id, thread_id)
 
-    def forget_sandbox(self, ts: ThreadContainer) -> None:
-        ts.sandbox = None
-        ts.state_lost = True
-        ts.generated.clear()
-
     async def _copy_inputs(self, ts: ThreadContainer) -> None:
         missing = [f for f in ts.inputs.values() if f.file_id not in ts.copied]
         if not missing:
@@ -232,102 +208,122 @@ class ThreadContainers:
                 log.warning("input file %s is gone; not copied", f.file_id)
             else:
                 await ts.sandbox.put_file(f.path, read_chunks(source))
-                copied.append((f"/mnt/data/{f.path}", "user", source.stat().st_size, f.file_id))
+                copied.append(container_store.NewFile(f"/mnt/data/{f.path}", "user", source.stat().st_size, f.file_id))
             ts.copied.add(f.file_id)
         if copied:
             async with self.db.transaction() as c:
                 await container_store.add_files(c, ts.container_id, ts.project_id, copied)
 
-    async def store_outputs(self, ts: ThreadContainer, result: ExecutionResult,
-                            deadline: float | None = None) -> SavedOutputs:
-        """Save images and changed files as `assistants_output` files, within the limits: at most
-        `max_files_per_execution` files, `sandbox_data_mb` bytes (counted at each file's apparent
-        size, so sparse files cannot pass it) and the project's storage quota. Copying stops at
-        `deadline` (a time.time() value). Records each saved path's file id in `ts.generated`.
-        """
-        images = [o for o in result.outputs if o.kind == "image"]
-        out = SavedOutputs(max_files=self.settings.max_files_per_execution)
-        if not result.files_changed and not images:
-            return out
-        changes = result.files_changed[:out.max_files]
-        out.over_cap = len(result.files_changed) - len(changes)
-        quota = self.settings.project_storage_mb * MB
+    # ---- API containers ---------------------------------------------------------------------
+
+    @on_service_loop
+    async def executor(self, project_id: str, container_id: str):
+        """The code tool on an API container: a `turn_loop.CodeExecutor` running code in its session.
+        NotFound for a container the project does not have, ContainerExpired for an expired one."""
+        from codeinterp.runs.code_executor import ContainerCodeExecutor  # (it imports this module)
+
+        return ContainerCodeExecutor(self, await self._api_state(project_id, container_id))
+
+    @on_service_loop
+    async def create_auto(self, project_id: str, file_ids: list[str], memory_limit: str | None) -> str:
+        """A new API container (as Responses' `container: {"type": "auto"}` makes) holding copies of
+        `file_ids`: its id. NotFound for an unknown file; InvalidRequest for a memory tier refused."""
         async with self.db.session() as session:
-            room = quota - await file_store.storage_used(session, ts.project_id)
-        budget = self.settings.sandbox_data_mb * MB
-        # The bytes are stored first, then the rows are added in one short transaction.
-        stamp = int(time.time())
-        stored: list[tuple[str, str, int, str | None]] = []  # (filename, file id, size, path saved)
+            row = await container_store.create_container(
+                session, project_id, AUTO_CONTAINER_NAME, memory_limit or "1g", None, file_ids,
+                container_store.MEMORY_TIERS[self.settings.container_max_memory])
+        return row.id
+
+    @on_service_loop
+    async def files(self, project_id: str, container_id: str) -> list[tuple[str, str]]:
+        """(path relative to /mnt/data, container file id) of each file the container holds now."""
+        row = await self._find(project_id, container_id)
+        if row.status == "expired":
+            return []
+        async with self.db.transaction() as c:
+            return [(cfiles.relative(f.path), f.id) for f in await cfiles.files_of(c, container_id)]
+
+    @on_service_loop
+    async def usable(self, project_id: str, container_id: str) -> bool:
+        """Whether the project has this container and it has not expired."""
         try:
-            for n, o in enumerate(images):
-                name = f"image_{stamp}_{n}.png"
-                if len(o.png) > room:
-                    out.not_saved.append(NotSaved(name, len(o.png), "storage_quota", self.settings.project_storage_mb))
-                    continue
-                file_id, size = await file_store.store_blob(o.png)
-                room -= size
-                stored.append((name, file_id, size, None))
-            for change in changes:
-                path = valid_utf8(change.path)  # as stored and shown; the sandbox's file keeps its own name
-                if change.size > budget:
-                    out.not_saved.append(NotSaved(path, change.size, "execution_budget", self.settings.sandbox_data_mb))
-                elif change.size > room:
-                    out.not_saved.append(NotSaved(path, change.size, "storage_quota", self.settings.project_storage_mb))
-                elif deadline is not None and time.time() >= deadline:
-                    out.not_saved.append(NotSaved(path, change.size, "expired"))
-                else:
-                    try:
-                        file_id, size = await file_store.store_blob(
-                            ts.sandbox.read_file(change.path, max_bytes=change.size), max_bytes=change.size)
-                    except (OSError, BlobTooLarge, FileTooLarge):  # gone, replaced or grown since the execution ended
-                        out.not_saved.append(NotSaved(path, change.size, "unreadable"))
-                        continue
-                    budget -= size
-                    room -= size
-                    stored.append((f"/mnt/data/{path}", file_id, size, path))
-            kept = await self._add_rows(ts, stored, quota)
-        except BaseException:
-            for _, file_id, _, _ in stored:
-                await asyncio.to_thread(file_store.blob_store().delete, file_id)
-            raise
-        for filename, file_id, size, path in stored:
-            if file_id not in kept:
-                await asyncio.to_thread(file_store.blob_store().delete, file_id)
-                out.not_saved.append(NotSaved(path or filename, size, "storage_quota", self.settings.project_storage_mb))
-            elif path is None:
-                out.images.append(file_id)
-            else:
-                ts.generated[path] = file_id
-                out.files.append(path)
-        return out
+            return (await self._find(project_id, container_id)).status == "running"
+        except NotFound:
+            return False
 
-    async def _add_rows(self, ts: ThreadContainer, stored: list[tuple[str, str, int, str | None]], quota: int) -> set[str]:
-        """Add the rows of the stored blobs that fit in the project's quota (checked again now, with
-        the project locked, against what other writers added meanwhile), and record the files as the
-        container's; the ids of those added."""
-        kept: set[str] = set()
-        if not stored:
-            return kept
-        project_id = ts.project_id
+    @on_service_loop
+    async def retrieve(self, project_id: str, container_id: str) -> dict:
+        """The container object (reading it refreshes last_active_at)."""
+        return container_store.container_to_dict(await self._find(project_id, container_id, touch=True))
+
+    @on_service_loop
+    async def list_containers(self, project_id: str, query: PageQuery, name: str | None) -> dict:
         async with self.db.session() as session:
-            room = quota - await file_store.storage_used(session, project_id, lock=True)
-            for filename, file_id, size, _ in stored:
-                if size <= room:
-                    await file_store.add_file_row(session, file_id, project_id, filename, size,
-                                                  file_store.OUTPUT_PURPOSE)
-                    room -= size
-                    kept.add(file_id)
-            await container_store.add_files(await session.connection(), ts.container_id, project_id, [
-                (filename, "assistant", size, file_id) for filename, file_id, size, path in stored
-                if path is not None and file_id in kept])
-            await session.commit()
-        return kept
+            page, blobs = await container_store.list_containers(session, project_id, query, name)
+        await cfiles.delete_blobs(blobs)
+        return page
 
-    async def close(self) -> None:
-        for ts in self._threads.values():
-            if ts.sandbox is not None:
-                try:
-                    await ts.sandbox.close()
-                except Exception:  # the manager closes what is left
-                    log.debug("closing session of %s failed", ts.thread_id, exc_info=True)
-        self._threads.clear()
+    @on_service_loop
+    async def delete(self, project_id: str, container_id: str) -> None:
+        """Interrupt the container's running code, close its session, drop it and its files."""
+        await self._find(project_id, container_id)
+        await self._end(self._api.get(container_id))
+        async with self.db.transaction() as c:
+            blobs = await container_store.delete_container(c, container_id)
+        await cfiles.delete_blobs(blobs)
+
+    async def _find(self, project_id: str, container_id: str, touch: bool = False):
+        """The project's API container row, expired now if due (its session then closes and its
+        files go). NotFound if the project has no such container."""
+        async with self.db.session() as session:
+            row, blobs = await container_store.find_container(session, project_id, container_id, touch)
+        if row.status == "expired":
+            await self._end(self._api.get(container_id))
+        await cfiles.delete_blobs(blobs)
+        return row
+
+    async def _find_running(self, project_id: str, container_id: str, touch: bool = False):
+        """`_find`, and ContainerExpired if the container has expired."""
+        row = await self._find(project_id, container_id, touch)
+        if row.status == "expired":
+            raise ContainerExpired(container_id)
+        return row
+
+    async def _api_state(self, project_id: str, container_id: str, touch: bool = False) -> ApiContainer:
+        row = await self._find_running(project_id, container_id, touch)
+        state = self._api.get(container_id)
+        if state is None:
+            self._forget_unused_api()
+            state = ApiContainer(project_id, container_id=container_id, memory_limit=row.memory_limit,
+                                 expiry_minutes=row.expires_after_minutes)
+            self._api[container_id] = state
+        return state
+
+    def _forget_unused_api(self) -> None:
+        """API containers without a session, unused for longer than their expiry, are forgotten here
+        (their rows remain; they are made again when used)."""
+        now = time.monotonic()
+        for container_id, state in list(self._api.items()):
+            live = state.sandbox is not None and self.sandboxes.get(state.sandbox.id) is not None
+            if not live and not state.lock.locked() and now - state.last_used > state.expiry_minutes * 60:
+                del self._api[container_id]
+
+    async def _end(self, state: ApiContainer | None) -> None:
+        """The container was deleted or expired: code running in it is interrupted and its session
+        closed; returns once no execution of it is storing outputs."""
+        if state is None:
+            return
+        state.gone = True
+        self._api.pop(state.container_id, None)
+        if state.sandbox is not None and state.lock.locked():  # the cell is interrupted, then closed if it goes on
+            await state.sandbox.interrupt()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.settings.sandbox_interrupt_grace_seconds):
+                    await state.lock.acquire()
+                    state.lock.release()
+        if state.sandbox is not None:
+            await state.sandbox.close()
+        async with state.lock:
+            if state.sandbox is not None:
+                await state.sandbox.close()
+            state.session_ended()

@@ -21,7 +21,7 @@ from codeinterp.runs.events import Event, EventChannel, event
 from codeinterp.runs.run_fields import run_fields
 from codeinterp.runs.assistants_run import ActiveRun, RunLeg
 from codeinterp.runs.turn_loop import Cancelled, Stopped
-from codeinterp.runs.containers import ThreadContainers
+from codeinterp.runs.containers import Containers
 from codeinterp.store.assistants import Assistant
 from codeinterp.store.messages import create_message
 from codeinterp.store.threads import Message, Thread, create_thread, message_to_dict, thread_to_dict
@@ -68,7 +68,7 @@ class RunEngine:
         self.db = db
         self.sandboxes = sandboxes
         self.settings = settings
-        self.containers = ThreadContainers(db, sandboxes, settings)
+        self.containers = Containers(db, sandboxes, settings)
         self._client: ChatClient | None = None
         if settings.model_base_url:
             self._client = ChatClient(settings.model_base_url, settings.model_api_key,
@@ -375,6 +375,16 @@ class RunEngine:
         return run_dict
 
     # ---- checks ----------------------------------------------------------------------------
+
+    @property
+    def client(self) -> ChatClient | None:
+        """The upstream model's client (None when no model is configured)."""
+        return self._client
+
+    async def check_model(self, model: str) -> None:
+        """InvalidRequest unless a model is configured and serves `model` (as far as it says)."""
+        await self._refresh_models()
+        self._check_model(model)
 
     async def _refresh_models(self) -> None:
         """Ask the endpoint which models it serves, when the answer kept is old (outside any

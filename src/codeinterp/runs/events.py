@@ -1,4 +1,4 @@
-"""Per-run event fan-out: the engine publishes, any number of SSE responses read.
+"""Per-run (or per-response) event fan-out: the engine publishes, any number of SSE responses read.
 
 A channel holds every event of one leg of a run (from `thread.run.created`, or from the
 resumption after `submit_tool_outputs`, to the event that ends the leg), so a reader that
@@ -33,7 +33,8 @@ class EventChannel:
     """Published to on the run worker's event loop, read on the HTTP server's: readers wait on a
     future of their own loop, which `publish` completes through that loop."""
 
-    def __init__(self) -> None:
+    def __init__(self, end_events: frozenset[str] = LEG_END_EVENTS) -> None:
+        self.end_events = end_events  # an event that ends what the channel carries
         self._events: list[Event] = []
         self._closed = False
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future]] = []
@@ -49,7 +50,7 @@ class EventChannel:
             if self._closed:
                 return
             self._events.append(encoded)
-            if name in LEG_END_EVENTS:
+            if name in self.end_events:
                 self._closed = True
         self._wake()
 

@@ -19,13 +19,18 @@ NO_RESULT = "[no result: the run ended before this tool call finished]"
 
 def system_message(run: Run, files: list[str], max_files: int) -> dict | None:
     """The instructions, then the first `max_files` of `files` (paths under /mnt/data)."""
-    parts = [p for p in (run.instructions, run.additional_instructions) if p]
-    if files:
-        listing = "\n".join(f"- {quoted_path(path)}" for path in files[:max_files])
-        if len(files) > max_files:
-            listing += f"\n(and {len(files) - max_files} more files in /mnt/data, not listed)"
-        parts.append("Files available to the python tool (in /mnt/data):\n" + listing)
+    parts = [p for p in (run.instructions, run.additional_instructions, files_listing(files, max_files)) if p]
     return {"role": "system", "content": "\n\n".join(parts)} if parts else None
+
+
+def files_listing(files: list[str], max_files: int) -> str:
+    """What the model is told of the files in /mnt/data: the first `max_files` paths ("" if none)."""
+    if not files:
+        return ""
+    listing = "\n".join(f"- {quoted_path(path)}" for path in files[:max_files])
+    if len(files) > max_files:
+        listing += f"\n(and {len(files) - max_files} more files in /mnt/data, not listed)"
+    return "Files available to the python tool (in /mnt/data):\n" + listing
 
 
 def message_text(content: list[dict], images: bool = True) -> str:

@@ -147,8 +147,11 @@ class NotSaved:
 class SavedOutputs:
     """What became of an execution's images and files."""
 
-    images: list[str] = field(default_factory=list)  # image file ids, in output order
+    images: list[str] = field(default_factory=list)  # ids to cite of the images, in output order
     files: list[str] = field(default_factory=list)  # paths saved (as the model reads them)
+    # path as the model reads it (relative to /mnt/data) -> the id to cite: a Files API file id (a
+    # thread's container) or a container file id (an API container, whose images have paths too)
+    file_ids: dict[str, str] = field(default_factory=dict)
     not_saved: list[NotSaved] = field(default_factory=list)
     over_cap: int = 0  # files left unsaved because more than `max_files` changed
     max_files: int = 0

@@ -214,6 +214,7 @@ class TurnLoop:
         self.deadline_grace = deadline_grace  # the whole turn is stopped this long after the deadline
         self.cancelled = cancelled
         self.usage = dict(usage or ZERO_USAGE)  # the turn's token counts so far (and earlier legs')
+        self.usage_details = {"cached_tokens": 0, "reasoning_tokens": 0}  # of this turn's answers
         self.executing = False  # code is running now
 
     async def run(self, messages: list[dict]) -> TurnOutcome:
@@ -231,6 +232,8 @@ class TurnLoop:
             answer_usage = _usage(completion.usage)
             for key in self.usage:
                 self.usage[key] += answer_usage.get(key, 0) if answer_usage else 0
+            for key, count in _usage_details(completion.usage).items():
+                self.usage_details[key] += count
             if parameters.max_prompt_tokens and answer_usage and answer_usage["prompt_tokens"] > parameters.max_prompt_tokens:
                 await self.observer.answer_incomplete(answer_usage)
                 raise Stopped("incomplete", incomplete_reason="max_prompt_tokens")
@@ -397,3 +400,11 @@ def _usage(usage: dict | None) -> dict | None:
     completion_tokens = int(usage.get("completion_tokens") or 0)
     return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
             "total_tokens": int(usage.get("total_tokens") or prompt_tokens + completion_tokens)}
+
+
+def _usage_details(usage: dict | None) -> dict:
+    """The cached prompt tokens and reasoning tokens an answer reports (0 when it does not)."""
+    prompt = (usage or {}).get("prompt_tokens_details") or {}
+    completion = (usage or {}).get("completion_tokens_details") or {}
+    return {"cached_tokens": int(prompt.get("cached_tokens") or 0),
+            "reasoning_tokens": int(completion.get("reasoning_tokens") or 0)}

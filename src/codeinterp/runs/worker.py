@@ -18,6 +18,8 @@ import uvloop
 
 from codeinterp.config import Settings
 from codeinterp.runs.engine import RunEngine, RunHandle
+from codeinterp.runs.responses_engine import ResponseEngine
+from codeinterp.runs.responses_run import ActiveResponse
 from codeinterp.sandbox import SandboxBackend, create_backend
 from codeinterp.store.db import Database
 
@@ -37,11 +39,14 @@ class RunWorker:
         self.db: Database | None = None
         self.sandboxes: SandboxBackend | None = None
         self.engine: RunEngine | None = None
+        self.responses: ResponseEngine | None = None
 
     def end_streams(self, message: str) -> None:
         """From any thread: end the open run streams with an error event (see RunEngine.end_streams)."""
         if self.engine is not None and not self.loop.is_closed():
             self.loop.call_soon_threadsafe(self.engine.end_streams, message)
+        if self.responses is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.responses.end_streams, message)
 
     async def _call(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
         """Run a coroutine on the worker's loop and wait for it here (cancelling it if this is cancelled)."""
@@ -64,6 +69,9 @@ class RunWorker:
         await self.sandboxes.start()
         self.engine = RunEngine(self.db, self.sandboxes, self.settings)
         await self.engine.start()
+        self.responses = ResponseEngine(self.db, self.engine.containers, self.engine.client, self.engine.check_model,
+                                        self.settings)
+        await self.responses.start()
 
     async def stop(self) -> None:
         if self._thread.is_alive():
@@ -77,7 +85,7 @@ class RunWorker:
             self.loop.close()
 
     async def _stop(self) -> None:
-        closers = [self.engine and self.engine.stop, self.sandboxes and self.sandboxes.stop,
+        closers = [self.responses and self.responses.stop, self.engine and self.engine.stop, self.sandboxes and self.sandboxes.stop,
                    self.db and self.db.close]
         for close in filter(None, closers):
             try:
@@ -101,3 +109,25 @@ class RunWorker:
 
     async def thread_deleted(self, project_id: str, thread_id: str) -> None:
         await self._call(self.engine.containers.close_thread(project_id, thread_id))
+
+    async def create_response(self, project_id: str, body: dict) -> ActiveResponse:
+        return await self._call(self.responses.create(project_id, body))
+
+    async def wait_response(self, active: ActiveResponse) -> dict:
+        """The response once it has ended (the response goes on if the caller stops waiting)."""
+        async def wait() -> dict:
+            await active.done.wait()
+            return active.as_dict()
+        return await self._call(wait())
+
+    async def active_response(self, project_id: str, response_id: str, include: set[str]) -> dict | None:
+        """The response as it stands, if it is going on (else None: read it from the database)."""
+        async def read() -> dict | None:
+            return self.responses.active(project_id, response_id, include)
+        return await self._call(read())
+
+    async def cancel_response(self, project_id: str, response_id: str) -> dict:
+        return await self._call(self.responses.cancel(project_id, response_id))
+
+    async def delete_response(self, project_id: str, response_id: str) -> None:
+        await self._call(self.responses.delete(project_id, response_id))

@@ -23,6 +23,15 @@ class NotFound(StoreError):
         self.id = id
 
 
+class ContainerExpired(InvalidRequest):
+    """A container past its expiry: its metadata stays, its session and files are gone for good."""
+
+    def __init__(self, container_id: str) -> None:
+        super().__init__(f"Container '{container_id}' has expired; create a new container.",
+                         param="container", code="container_expired")
+        self.container_id = container_id
+
+
 class QuotaExceeded(StoreError):
     """The project's storage quota would be passed (a client must free space; retrying cannot help)."""
 

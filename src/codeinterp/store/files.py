@@ -133,13 +133,18 @@ async def add_file_row(session: AsyncSession, file_id: str, project_id: str, fil
 
 
 async def storage_used(session: AsyncSession, project_id: str, lock: bool = False) -> int:
-    """The bytes of the project's files. With `lock`, the project's row is locked until the
+    """The bytes of the project's files and of its containers' own files. With `lock`, the project's row is locked until the
     transaction ends (on PostgreSQL; SQLite runs one writer at a time anyway), so that two
     writers cannot both pass the quota."""
+    from codeinterp.store.containers import ContainerFile  # (it imports this module)
+
     if lock:
         await session.execute(select(Project.id).where(Project.id == project_id).with_for_update())
-    return int((await session.execute(select(func.coalesce(func.sum(File.bytes), 0))
-                                      .where(File.project_id == project_id))).scalar_one())
+    files = (await session.execute(select(func.coalesce(func.sum(File.bytes), 0))
+                                   .where(File.project_id == project_id))).scalar_one()
+    own = (await session.execute(select(func.coalesce(func.sum(ContainerFile.bytes), 0)).where(
+        ContainerFile.project_id == project_id, ContainerFile.file_id.is_(None)))).scalar_one()
+    return int(files) + int(own)
 
 
 async def add_file_row_within_quota(session: AsyncSession, file_id: str, project_id: str, filename: str, size: int,
@@ -204,11 +209,15 @@ async def delete_file(session: AsyncSession, project_id: str, file_id: str) -> N
 
 
 async def sweep_blobs(session: AsyncSession) -> int:
-    """Remove temporary uploads and blobs with no row (run on start, before serving)."""
+    """Remove temporary uploads and blobs with no row (of a file, or of a container's own file; run
+    on start, before serving)."""
+    from codeinterp.store.containers import ContainerFile  # (it imports this module)
+
     store = blob_store()
     names = store.names()
     known: set[str] = set()
     for start in range(0, len(names), 500):
         batch = names[start:start + 500]
         known.update((await session.execute(select(File.id).where(File.id.in_(batch)))).scalars())
+        known.update((await session.execute(select(ContainerFile.id).where(ContainerFile.id.in_(batch)))).scalars())
     return await asyncio.to_thread(store.sweep, known)

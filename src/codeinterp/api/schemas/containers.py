@@ -48,6 +48,10 @@ class ExpiresAfter(BaseModel):
     minutes: int
 
 
+class NetworkPolicy(BaseModel):
+    type: Literal["disabled"]  # sandboxes have no network
+
+
 class ContainerResource(BaseModel):
     id: str
     object: Literal["container"]
@@ -57,6 +61,7 @@ class ContainerResource(BaseModel):
     last_active_at: int
     expires_after: ExpiresAfter
     memory_limit: MemoryLimit
+    network_policy: NetworkPolicy
 
 
 class ContainerListResource(ListResponse[ContainerResource]):
@@ -66,4 +71,34 @@ class ContainerListResource(ListResponse[ContainerResource]):
 class DeleteContainerResponse(BaseModel):
     id: str
     object: Literal["container.deleted"]
+    deleted: bool
+
+
+class CreateContainerFileBody(RequestModel):
+    """The JSON form of a container file's creation (the multipart form sends `file` instead)."""
+
+    file_id: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+CREATE_CONTAINER_FILE_SCHEMA = {
+    "type": "object", "properties": {"file_id": {"type": "string"}, "file": {"type": "string", "format": "binary"}}}
+
+
+class ContainerFileResource(BaseModel):
+    id: str
+    object: Literal["container.file"]
+    container_id: str
+    created_at: int
+    bytes: int
+    path: str
+    source: str
+
+
+class ContainerFileListResource(ListResponse[ContainerFileResource]):
+    pass
+
+
+class DeleteContainerFileResponse(BaseModel):
+    id: str
+    object: Literal["container.file.deleted"]
     deleted: bool

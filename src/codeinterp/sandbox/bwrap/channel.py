@@ -70,6 +70,7 @@ class KernelChannel:
         self.pidfd: int | None = None
         self._buffer = bytearray()
         self._eof = False
+        self._reading: asyncio.Future | None = None  # the pending read, while `receive` waits
         self.received = 0  # bytes read since the last `start_execution`
         self.limit = 0
 
@@ -107,10 +108,18 @@ class KernelChannel:
             room = self.limit - self.received
             if room <= 0:
                 raise OutputOverrun(f"more than {self.limit} bytes")
+            # Held so that `close` can end a wait: a socket closed under a pending read never wakes it.
+            self._reading = asyncio.ensure_future(loop.sock_recv(self.sock, min(room, CHUNK)))
             try:
-                data = await loop.sock_recv(self.sock, min(room, CHUNK))
+                data = await self._reading
             except ConnectionError:
                 data = b""
+            except asyncio.CancelledError:
+                if not self._eof or asyncio.current_task().cancelling():  # cancelled from outside, not by `close`
+                    raise
+                data = b""
+            finally:
+                self._reading = None
             if not data:
                 self._eof = True
                 self._buffer.clear()  # a line cut short by the end is not a message
@@ -135,5 +144,7 @@ class KernelChannel:
         if self.pidfd is not None:
             os.close(self.pidfd)
             self.pidfd = None
-        self.sock.close()
         self._eof = True
+        if self._reading is not None:
+            self._reading.cancel()
+        self.sock.close()

@@ -62,6 +62,7 @@ class BwrapSession(SandboxSession):
         self.group: cgroups.SessionGroup | None = None
         self._lock = asyncio.Lock()
         self._restart_notice: str | None = None
+        self._abandoned: str | None = None  # the id of a cell whose caller stopped waiting before it ended
 
     def busy(self) -> bool:
         """Whether a cell runs now (an idle session may expire, a busy one not)."""
@@ -142,6 +143,8 @@ class BwrapSession(SandboxSession):
         if self.kernel is not None and not self.kernel.alive():
             await self._kill_kernel(f"The kernel stopped between executions ({self._death_reason()}) and was "
                                     "restarted; variables and imports were lost (files in /mnt/data remain).")
+        if self.kernel is not None and self._abandoned is not None:
+            await self._finish_abandoned()
         if self.kernel is None:
             await self.start_kernel()
         if self._restart_notice:
@@ -155,7 +158,10 @@ class BwrapSession(SandboxSession):
         grace = settings.sandbox_interrupt_grace_seconds
         kernel.channel.start_execution(wire_budget(self.limits))
         # Sending the code is inside the timeout: a kernel that stops reading cannot hold the caller.
-        reading = asyncio.ensure_future(self._send_and_read(kernel, code, result, emit))
+        # The end of this cell names this id: an end written earlier by code in the kernel (which
+        # cannot know a later id) does not end it.
+        execution_id = secrets.token_hex(8)
+        reading = asyncio.ensure_future(self._send_and_read(kernel, code, result, emit, execution_id))
         try:
             if not (await asyncio.wait({reading}, timeout=timeout))[0]:
                 result.status = "timeout"
@@ -168,6 +174,7 @@ class BwrapSession(SandboxSession):
         except asyncio.CancelledError:
             reading.cancel()
             self._signal(signal.SIGINT)
+            self._abandoned = execution_id
             raise
         if result.status != "killed":
             status = reading.result()
@@ -194,13 +201,31 @@ class BwrapSession(SandboxSession):
         small = datadir.small_snapshot(self.data_dir, INLINE_SNAPSHOT_ENTRIES)
         return small if small is not None else await asyncio.to_thread(datadir.snapshot, self.data_dir)
 
-    async def _send_and_read(self, kernel: Kernel, code: str, result: ExecutionResult, emit) -> str | None:
-        # The end of this cell names this id: an end written earlier by code in the kernel (which
-        # cannot know a later id) does not end it.
-        execution_id = secrets.token_hex(8)
+    async def _send_and_read(self, kernel: Kernel, code: str, result: ExecutionResult, emit,
+                             execution_id: str) -> str | None:
         with contextlib.suppress(ConnectionError, OSError):  # a kernel that just died: the reader sees the end
             await kernel.channel.send({"type": "execute", "code": code, "id": execution_id})
         return await _read_until_done(kernel.channel, result, emit, execution_id)
+
+    async def _finish_abandoned(self) -> None:
+        """A cell whose caller was cancelled was interrupted then: its remaining output (the
+        KeyboardInterrupt traceback) is read and dropped here, so that it is not taken for the next
+        cell's. A kernel that does not end it within the grace period is restarted."""
+        execution_id, self._abandoned = self._abandoned, None
+        kernel = self.kernel
+        kernel.channel.start_execution(wire_budget(self.limits))
+
+        async def drop(_event: OutputEvent) -> None:
+            pass
+
+        try:
+            async with asyncio.timeout(self.backend.settings.sandbox_interrupt_grace_seconds):
+                status = await _read_until_done(kernel.channel, ExecutionResult(status="ok"), drop, execution_id)
+        except TimeoutError:
+            status = None
+        if status in (None, "overrun"):
+            await self._kill_kernel("The previous cell was cancelled and did not stop, so the kernel was "
+                                    "restarted; variables and imports were lost (files in /mnt/data remain).")
 
     def _death_reason(self) -> str:
         if self.group and self.group.out_of_memory():

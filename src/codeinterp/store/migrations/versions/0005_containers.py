@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column("id", sa.String(64), primary_key=True),
         sa.Column("container_id", sa.String(64), nullable=False),
         sa.Column("project_id", sa.String(64), nullable=False),
+        sa.Column("sequence", sa.BigInteger, nullable=False),
         sa.Column("path", sa.String(4096), nullable=False),
         sa.Column("source", sa.String(16), nullable=False),
         sa.Column("bytes", sa.Integer, nullable=False),
