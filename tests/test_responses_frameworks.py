@@ -79,7 +79,13 @@ def check_citation(citation: dict, reply: str, container_id: str) -> None:
     assert reply[citation["start_index"]:citation["end_index"]] == link
 
 
-def test_openai_agents_sdk(frameworks_python, server, upstream):
+def check_download(client, container_id: str, file_id: str, printed: str) -> None:
+    """The cited file, downloaded as a user then does, holds what the code wrote."""
+    content = client.containers.files.content.retrieve(file_id, container_id=container_id)
+    assert content.read() == f"{printed}\n".encode()
+
+
+def test_openai_agents_sdk(frameworks_python, server, client, upstream):
     with_function = [python("total = 385\nprint(total)"), {"tool_calls": [{"name": "temperature", "arguments": {
         "city": "Oslo"}}]}, python("print(total - -5)"), {"text": "390 degrees colder."}]
     result = run_flow(frameworks_python, server, upstream, "openai_agents", with_function)
@@ -91,6 +97,7 @@ def test_openai_agents_sdk(frameworks_python, server, upstream):
         assert [logs.strip() for logs in call["logs"]] == [printed]
         (citation,) = got["annotations"]
         check_citation(citation, reply, call["container_id"])
+        check_download(client, call["container_id"], citation["file_id"], printed)
     # the follow-up ran in the first turn's container (its code read the first turn's variable)
     assert result["follow_up"]["calls"][0]["container_id"] == result["first"]["calls"][0]["container_id"]
     events = result["follow_up"]["events"]
@@ -110,7 +117,7 @@ def test_openai_agents_sdk(frameworks_python, server, upstream):
     assert [m["content"].splitlines()[0] for m in last if m["role"] == "tool"] == ["385", "Oslo: -5", "390"]
 
 
-def test_pydantic_ai_code_execution_tool(frameworks_python, server, upstream):
+def test_pydantic_ai_code_execution_tool(frameworks_python, server, client, upstream):
     result = run_flow(frameworks_python, server, upstream, "pydantic_ai")
     turns = [(result["first"], CODE, REPLY, "385"), (result["follow_up"], FOLLOW_UP_CODE, FOLLOW_UP_REPLY, "386")]
     for got, code, reply, printed in turns:
@@ -121,15 +128,16 @@ def test_pydantic_ai_code_execution_tool(frameworks_python, server, upstream):
         assert returned["status"] == "completed" and [logs.strip() for logs in returned["logs"]] == [printed]
         (citation,) = got["annotations"]
         check_citation(citation, reply, call["args"]["container_id"])
+        check_download(client, call["args"]["container_id"], citation["file_id"], printed)
     assert result["follow_up"]["calls"][0]["args"]["container_id"] == result["first"]["calls"][0]["args"][
         "container_id"]
     assert result["follow_up"]["events"][-1] == "agent_run_result"
 
 
-def test_microsoft_agent_framework_responses_client(frameworks_python, server, upstream):
+def test_microsoft_agent_framework_responses_client(frameworks_python, server, client, upstream):
     result = run_flow(frameworks_python, server, upstream, "agent_framework")
-    turns = [(result["first"], CODE, REPLY), (result["follow_up"], FOLLOW_UP_CODE, FOLLOW_UP_REPLY)]
-    for got, code, reply in turns:
+    turns = [(result["first"], CODE, REPLY, "385"), (result["follow_up"], FOLLOW_UP_CODE, FOLLOW_UP_REPLY, "386")]
+    for got, code, reply, printed in turns:
         assert got["text"] == reply
         (call,) = got["calls"]
         assert call["call_id"].startswith("ci_") and call["code"] == code
@@ -139,6 +147,7 @@ def test_microsoft_agent_framework_responses_client(frameworks_python, server, u
         assert citation["type"] == "citation" and citation["url"] == link.rsplit("/", 1)[1]
         assert citation["file_id"].startswith("cfile_") and citation["container_id"].startswith("cntr_")
         assert [reply[start:end] for start, end in citation["regions"]] == [link]
+        check_download(client, citation["container_id"], citation["file_id"], printed)
     first = result["first"]
     assert first["calls"][0]["status"] == "completed"
     assert first["calls"][0]["container_id"] == first["citations"][0]["container_id"]

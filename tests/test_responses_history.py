@@ -29,6 +29,12 @@ def test_auto_reuses_the_container_of_a_code_call_sent_back_in_the_input(client,
         {"role": "user", "content": "Set x."}, *replayed(first), {"role": "user", "content": "Add one."}])
     assert code_calls(second)[0].container_id == code_calls(first)[0].container_id
     assert code_calls(second)[0].outputs[0].logs == "21\n"
+    # the input reads back as sent (strict SDK validation), the replayed items with their ids
+    items = client.responses.input_items.list(second.id, order="asc", include=OUTPUTS).data
+    assert [i.type for i in items] == ["message", "code_interpreter_call", "message", "message"]
+    assert [i.id for i in items[1:3]] == [item.id for item in first.output]
+    assert items[1].code == "x = 20" and items[1].outputs == code_calls(first)[0].outputs
+    assert items[2].content[0].text == "x is set."
 
 
 def test_a_code_call_sent_back_without_outputs_replays_what_the_model_read(client, upstream):
