@@ -9,7 +9,7 @@ from pathlib import Path
 from codeinterp.config import Settings
 
 HERE = Path(__file__).parent
-SANDBOX_FILES = ("zygote.py", "kernel.py", "seccomp_policy.py")  # all of codeinterp that a sandbox sees
+SANDBOX_FILES = ("zygote.py", "kernel.py", "seccomp_policy.py", "ace_tools.py")  # all of codeinterp that a sandbox sees
 INSIDE = "/opt/codeinterp"
 INSIDE_ENV = "/opt/venv"  # where the sandbox's Python environment appears inside
 
@@ -27,7 +27,7 @@ def kernel_env(settings: Settings, isolated: bool) -> dict[str, str]:
 def bwrap_command(settings: Settings, base_prefix: str, python_version: str) -> list[str]:
     """bubblewrap's arguments up to (not including) the environment and the program."""
     command = ["bwrap", "--die-with-parent", "--new-session", "--unshare-net", "--unshare-ipc", "--unshare-uts",
-               "--cap-add", "ALL", "--clearenv"]
+               "--cap-add", "ALL", "--clearenv", "--perms", "0755", "--dir", "/etc"]  # else root's alone
     for path in ("/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc/fonts", "/etc/ssl", "/etc/localtime",
                  "/etc/ld.so.cache", "/etc/mime.types"):
         if os.path.exists(path):
@@ -49,6 +49,9 @@ def bwrap_command(settings: Settings, base_prefix: str, python_version: str) -> 
                 "--dir", "/mnt/data", "--dir", INSIDE]
     for name in SANDBOX_FILES:
         command += ["--ro-bind", str(HERE / name), f"{INSIDE}/{name}"]
+    # localhost and the sandbox's own hostname resolve to loopback; nothing else resolves.
+    for name in ("hosts", "nsswitch.conf"):
+        command += ["--ro-bind", str(HERE / "etc" / name), f"/etc/{name}"]
     command += ["--remount-ro", "/"]
     return command
 
