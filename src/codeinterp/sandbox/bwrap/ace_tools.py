@@ -16,12 +16,11 @@ def _file_name(name: str, suffix: str) -> str:
 
 
 def display_dataframe_to_user(name: str, dataframe):
-    """Shows `dataframe` under `name` and saves it as /mnt/data/<name>.csv; returns it."""
+    """Shows `dataframe` under `name` and saves it as /mnt/data/<name>.csv."""
     path = _file_name(name, ".csv")
     dataframe.to_csv(path, index=not _default_index(dataframe))
     print(f"{name}: {len(dataframe)} rows x {len(dataframe.columns)} columns, saved to {path}")
     display(dataframe)
-    return dataframe
 
 
 def display_chart_to_user(chart=None, *args, **kwargs):
