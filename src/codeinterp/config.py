@@ -16,6 +16,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".codeinterp")
     database_url: str | None = None  # default: SQLite file under data_dir
     max_upload_bytes: int = 512 * 1024 * 1024
+    # extensions accepted for purpose "assistants" beyond OpenAI's list, comma-separated ("parquet,tsv")
+    upload_extensions: str = ""
 
     # Auth
     api_key: str | None = None  # also accepted, for the default project
@@ -62,6 +64,12 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'codeinterp.db').resolve()}"
+
+    @property
+    def extra_upload_extensions(self) -> frozenset[str]:
+        """CODEINTERP_UPLOAD_EXTENSIONS as suffixes: {".parquet", ".tsv"}."""
+        return frozenset("." + ext.strip().lower().lstrip(".") for ext in self.upload_extensions.split(",")
+                         if ext.strip().lstrip("."))
 
     @property
     def blob_dir(self) -> Path:
