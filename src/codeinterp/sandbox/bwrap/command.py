@@ -29,7 +29,8 @@ def bwrap_command(settings: Settings, base_prefix: str, python_version: str) -> 
     command = ["bwrap", "--die-with-parent", "--new-session", "--unshare-net", "--unshare-ipc", "--unshare-uts",
                "--cap-add", "ALL", "--clearenv", "--perms", "0755", "--dir", "/etc"]  # else root's alone
     for path in ("/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc/fonts", "/etc/ssl", "/etc/localtime",
-                 "/etc/ld.so.cache", "/etc/mime.types"):
+                 "/etc/ld.so.cache", "/etc/mime.types",
+                 "/etc/alternatives", "/etc/chromium.d"):  # Debian's chosen BLAS (for ffmpeg); chromium's wrapper
         if os.path.exists(path):
             command += ["--ro-bind", path, path]
     # bwrap would make the missing parents (/root, say) private to root; the kernel runs as nobody.
