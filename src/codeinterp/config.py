@@ -38,6 +38,8 @@ class Settings(BaseSettings):
 
     # Sandboxes
     sandbox_env: Path = PROJECT_ROOT / ".sandbox-env"  # the sandbox's own Python environment
+    # wheels that `pip install` inside a session installs from (no network; `codeinterp packages download` fills it)
+    sandbox_wheelhouse: Path | None = None
     sandbox_unsafe: bool = False  # allow sandboxes without isolation (a developer laptop)
     # which sandbox backend runs sessions: "bwrap" (this host), or "package.module:Class" (a
     # SandboxBackend subclass taking the settings, e.g. a test backend)

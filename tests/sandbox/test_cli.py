@@ -17,8 +17,9 @@ CLI = [str(Path(sys.executable).parent / "codeinterp")]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def codeinterp(*args: str, stdin: str | None = None, tmp_path: Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CODEINTERP_")}
+def codeinterp(*args: str, stdin: str | None = None, tmp_path: Path, timeout: float = 120,
+               env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("CODEINTERP_")}, **(env or {})}
     env["CODEINTERP_DATA_DIR"] = str(tmp_path / "data")
     return subprocess.run(CLI + list(args), input=stdin, capture_output=True, text=True, timeout=timeout,
                           env=env, cwd=tmp_path)

@@ -56,3 +56,13 @@ def test_packages_add_list_remove_reach_new_sessions_and_spare_live_ones(tmp_pat
     finally:
         codeinterp("packages", "remove", PACKAGE, tmp_path=tmp_path)
         harness.close()
+
+
+def test_packages_download_fills_the_wheelhouse(tmp_path):
+    env_dir = tmp_path / "wheels"
+    done = codeinterp("packages", "download", PACKAGE, tmp_path=tmp_path, timeout=300,
+                      env={"CODEINTERP_SANDBOX_WHEELHOUSE": str(env_dir)})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [wheel.name.split("-")[0] for wheel in env_dir.glob("*.whl")] == [PACKAGE]
+    unset = codeinterp("packages", "download", PACKAGE, tmp_path=tmp_path)
+    assert unset.returncode == 2 and "CODEINTERP_SANDBOX_WHEELHOUSE" in unset.stderr

@@ -100,3 +100,11 @@ def packages_list(all_: bool = typer.Option(False, "--all", help="Also the stack
     from codeinterp.cli.packages import list_packages
 
     list_packages(all_)
+
+
+@packages_app.command("download")
+def packages_download(requirements: list[str] = typer.Argument(..., help="NAME or NAME==VERSION, as pip takes them")) -> None:
+    """Fill the wheelhouse (CODEINTERP_SANDBOX_WHEELHOUSE) that `pip install` in a session installs from."""
+    from codeinterp.cli.packages import download_packages
+
+    raise typer.Exit(download_packages(requirements))

@@ -1,4 +1,4 @@
-"""`codeinterp packages add | remove | list`: the sandbox's environment at run time (the work is
+"""`codeinterp packages add | remove | list | download`: the sandbox's environment at run time (the work is
 in codeinterp.sandbox.packages)."""
 
 import sys
@@ -34,3 +34,15 @@ def list_packages(everything: bool) -> None:
         print("No packages added to the sandbox's stack (`codeinterp packages list --all` lists the stack).")
     for name, version, added in rows:
         print(f"{name:<32} {version:<16} {'added' if added else 'stack'}")
+
+
+def download_packages(requirements: list[str]) -> int:
+    try:
+        status = packages.download(get_settings(), requirements)
+    except ValueError as error:
+        print(error, file=sys.stderr)
+        return 2
+    if status == 0:
+        print(f"Downloaded {' '.join(requirements)} into {get_settings().sandbox_wheelhouse}: "
+              "`pip install` in a session installs them from there.")
+    return status

@@ -1,4 +1,5 @@
-"""Packages in the sandbox's environment at run time (`codeinterp packages add | remove | list`).
+"""Packages in the sandbox's environment at run time (`codeinterp packages add | remove | list`),
+and the wheelhouse sessions `pip install` from (`codeinterp packages download`).
 
 pip installs into the sandbox's environment, held to the versions of requirements.lock so that
 an added package cannot move the stack under it; its progress goes to the terminal. Each change
@@ -82,6 +83,19 @@ def installed(settings: Settings) -> list[tuple[str, str, bool]]:
     out = _pip(settings, "list", "--format", "json", capture=True).stdout
     stack = locked_names() | {"pip", "setuptools", "wheel"}
     return sorted((p["name"], p["version"], normal_name(p["name"]) not in stack) for p in json.loads(out or "[]"))
+
+
+def download(settings: Settings, requirements: list[str]) -> int:
+    """Fills the wheelhouse (CODEINTERP_SANDBOX_WHEELHOUSE) with wheels for `requirements` and what
+    they need beyond the stack, for `pip install` inside sessions; pip's exit status."""
+    wheelhouse = settings.sandbox_wheelhouse
+    if wheelhouse is None:
+        raise ValueError("Set CODEINTERP_SANDBOX_WHEELHOUSE to the directory sessions install wheels from.")
+    wheelhouse.mkdir(parents=True, exist_ok=True)
+    done = _pip(settings, "download", "--only-binary", ":all:", "-c", str(LOCK), "-d", str(wheelhouse),
+                *requirements)
+    _readable(wheelhouse)
+    return done.returncode
 
 
 def _readable(sandbox_env: Path) -> None:

@@ -96,6 +96,11 @@ def become_kernel(request: dict) -> None:
     seccomp_policy.install(SECCOMP_PROGRAM)
     os.environ.clear()
     os.environ.update(request["env"])
+    if "PIP_PREFIX" in os.environ:  # the session's own packages (see command.kernel_env), first on the path
+        layer = f"{os.environ['PIP_PREFIX']}/lib/python{sys.version_info[0]}.{sys.version_info[1]}/site-packages"
+        os.makedirs(layer, exist_ok=True)
+        sys.path.insert(0, layer)
+        os.environ["PYTHONPATH"] = layer
 
 
 def isolated_child(request: dict, kernel_sock: socket.socket) -> None:
