@@ -16,7 +16,7 @@ PROJECT = Path(__file__).resolve().parents[1]
 if not os.environ.get("PYTHONPATH"):  # paired.py names the source to measure through PYTHONPATH
     sys.path.insert(0, str(PROJECT / "src"))
 
-SANDBOX_PYTHON = PROJECT / ".sandbox-env" / "bin" / "python"
+SANDBOX_PYTHON = Path(os.environ.get("CODEINTERP_SANDBOX_ENV", PROJECT / ".sandbox-env")) / "bin" / "python"
 DATA_STACK = "import numpy, pandas, matplotlib, matplotlib.pyplot"
 PIPE_LOOP = ("import sys\n"
              "for line in sys.stdin:\n"

@@ -4,12 +4,20 @@
 # dependencies and the frameworks' environments (.venv-frameworks/) too.
 #   bash scripts/setup.sh          # server + sandbox
 #   bash scripts/setup.sh --test   # also test dependencies, PostgreSQL and Node.js
+#   bash scripts/setup.sh --heavy  # also the sandbox's optional heavy group (torch, keras)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-WITH_TEST=0
-[[ "${1:-}" == "--test" ]] && WITH_TEST=1
+WITH_TEST=0 WITH_HEAVY=0
+for arg in "$@"; do
+    case $arg in --test) WITH_TEST=1 ;; --heavy) WITH_HEAVY=1 ;; *) echo "unknown option $arg" >&2; exit 2 ;; esac
+done
+SANDBOX=src/codeinterp/sandbox
 
 need_apt=()
+# The programs and fonts the sandbox's libraries call (codeinterp doctor lists them).
+while read -r package; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || need_apt+=("$package")
+done < <(grep -v '^#' $SANDBOX/debian-packages.txt | cut -d' ' -f1 | grep .)
 command -v bwrap >/dev/null || need_apt+=(bubblewrap)
 ldconfig -p | grep -q libseccomp.so.2 || need_apt+=(libseccomp2)
 PYTHON="${PYTHON:-$(command -v python3.11 || true)}"
@@ -21,7 +29,7 @@ fi
 if (( ${#need_apt[@]} )); then
     SUDO=""; [[ $(id -u) != 0 ]] && SUDO=sudo
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
 fi
 PYTHON="${PYTHON:-$(command -v python3.11)}"
 
@@ -40,12 +48,15 @@ if [[ $WITH_TEST == 1 ]]; then
 else
     install_env .venv pyproject.toml -e .
 fi
-install_env .sandbox-env src/codeinterp/sandbox/requirements.txt -r src/codeinterp/sandbox/requirements.txt
-# matplotlib's font cache, built once so that sandboxes (read-only, offline) start with it.
-if [[ ! -d .sandbox-env/mplconfig ]]; then
-    MPLCONFIGDIR=.sandbox-env/mplconfig .sandbox-env/bin/python -c 'import matplotlib.pyplot'
-    chmod -R a+rX .sandbox-env/mplconfig
+# The sandbox's environment installs the lock as it is (every version pinned, no resolving).
+install_env .sandbox-env $SANDBOX/requirements.lock --no-deps -r $SANDBOX/requirements.lock
+if [[ $WITH_HEAVY == 1 ]]; then
+    .sandbox-env/bin/pip install -q --disable-pip-version-check -c $SANDBOX/requirements.lock -r $SANDBOX/requirements-heavy.txt
 fi
+# Offline data, baked in once (sandboxes have no network); a machine that cannot reach the
+# sources gets a warning, and `codeinterp doctor` lists what is missing.
+.sandbox-env/bin/python scripts/bake_sandbox_data.py .sandbox-env || echo "setup: some offline data could not be fetched (see above)" >&2
+chmod -R a+rX .sandbox-env
 
 if [[ $WITH_TEST == 1 ]]; then
     # The Assistants frameworks that tests/test_frameworks.py drives, each in its own environment

@@ -16,6 +16,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".codeinterp")
     database_url: str | None = None  # default: SQLite file under data_dir
     max_upload_bytes: int = 512 * 1024 * 1024
+    # extensions accepted for purpose "assistants" beyond OpenAI's list, comma-separated ("parquet,tsv")
+    upload_extensions: str = ""
 
     # Auth
     api_key: str | None = None  # also accepted, for the default project
@@ -36,6 +38,8 @@ class Settings(BaseSettings):
 
     # Sandboxes
     sandbox_env: Path = PROJECT_ROOT / ".sandbox-env"  # the sandbox's own Python environment
+    # wheels that `pip install` inside a session installs from (no network; `codeinterp packages download` fills it)
+    sandbox_wheelhouse: Path | None = None
     sandbox_unsafe: bool = False  # allow sandboxes without isolation (a developer laptop)
     # which sandbox backend runs sessions: "bwrap" (this host), or "package.module:Class" (a
     # SandboxBackend subclass taking the settings, e.g. a test backend)
@@ -62,6 +66,12 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'codeinterp.db').resolve()}"
+
+    @property
+    def extra_upload_extensions(self) -> frozenset[str]:
+        """CODEINTERP_UPLOAD_EXTENSIONS as suffixes: {".parquet", ".tsv"}."""
+        return frozenset("." + ext.strip().lower().lstrip(".") for ext in self.upload_extensions.split(",")
+                         if ext.strip().lstrip("."))
 
     @property
     def blob_dir(self) -> Path:

@@ -17,8 +17,9 @@ CLI = [str(Path(sys.executable).parent / "codeinterp")]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def codeinterp(*args: str, stdin: str | None = None, tmp_path: Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CODEINTERP_")}
+def codeinterp(*args: str, stdin: str | None = None, tmp_path: Path, timeout: float = 120,
+               env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("CODEINTERP_")}, **(env or {})}
     env["CODEINTERP_DATA_DIR"] = str(tmp_path / "data")
     return subprocess.run(CLI + list(args), input=stdin, capture_output=True, text=True, timeout=timeout,
                           env=env, cwd=tmp_path)
@@ -147,7 +148,20 @@ def test_doctor_prints_the_sandbox_package_versions(doctor_output):
                               capture_output=True, text=True).stdout.strip()
         assert real
         assert any(line.split() == [name, real] for line in text.splitlines()), (name, real, text)
-    assert "MISSING" not in text
+    packages = text.split("Sandbox packages")[1].split("\n\n")[0]
+    assert "MISSING" not in packages  # offline data may be missing on a host that cannot reach its source
+
+
+def test_doctor_lists_the_system_programs_and_offline_data(doctor_output):
+    text = doctor_output.stdout
+    programs = text.split("System programs and fonts")[1].split("\n\n")[0].splitlines()[1:]
+    wanted = [line.split()[0] for line in (PROJECT / "src/codeinterp/sandbox/debian-packages.txt").read_text().splitlines()
+              if line and not line.startswith("#")]
+    assert [line.split()[1] for line in programs] == wanted
+    assert all(line.split()[0] == "OK" for line in programs), programs  # setup installed each on this host
+    data = text.split("Offline data")[1].splitlines()[1:]
+    assert any("matplotlib fonts" in line and line.split()[0] == "OK" for line in data), data
+    assert any("nltk punkt" in line for line in data) and any("en_core_web_sm" in line for line in data)
 
 
 def test_doctor_tells_what_is_lost_without_bubblewrap(tmp_path):

@@ -107,8 +107,9 @@ print('ROOT', sorted(os.listdir('/root')))
 
 
 def test_codeinterp_server_modules_are_not_importable(hostile, attacker):
+    # (sqlalchemy, once checked here, is in the sandbox's own stack now; alembic is the server's alone)
     result = run(hostile, attacker, "import importlib.util\nprint(importlib.util.find_spec('codeinterp'),"
-                                    " importlib.util.find_spec('fastapi'), importlib.util.find_spec('sqlalchemy'))")
+                                    " importlib.util.find_spec('fastapi'), importlib.util.find_spec('alembic'))")
     assert printed(result) == "None None None\n"
 
 
@@ -204,6 +205,45 @@ print(sorted(os.listdir('/sys/class/net')) if os.path.isdir('/sys/class/net') el
     assert not accepted
     assert all(line.startswith("FAILED") for line in lines[:4]), lines
     assert lines[4].startswith("DNS FAILED"), lines
+
+
+LOOPBACK_SERVER = """
+import socket, threading
+names = {name: socket.gethostbyname(name) for name in ('localhost', socket.gethostname())}
+server = socket.create_server(('localhost', 8765))
+def answer():
+    conn, _ = server.accept()
+    conn.sendall(b'pong:' + conn.recv(10))
+    conn.close()
+threading.Thread(target=answer, daemon=True).start()
+with socket.create_connection(('localhost', 8765), timeout=5) as client:
+    client.sendall(b'ping')
+    print(names, client.recv(20))
+try:
+    socket.gethostbyname('pypi.org')
+    print('RESOLVED')
+except OSError as e:
+    print('DNS FAILED', type(e).__name__)
+"""
+
+
+def test_a_session_talks_to_itself_over_loopback_and_nothing_else_resolves(hostile, attacker, neighbour):
+    """localhost and the sandbox's hostname are loopback; a server and client in one session talk;
+    a neighbour session on the same port has its own loopback and neither sees the other."""
+    lines = printed(run(hostile, attacker, LOOPBACK_SERVER + "\nkeep = socket.create_server(('127.0.0.1', 8766))")).splitlines()
+    assert lines == ["{'localhost': '127.0.0.1', 'sandbox': '127.0.0.1'} b'pong:ping'", "DNS FAILED gaierror"]
+    reach = """
+import socket
+try:
+    socket.create_connection(('127.0.0.1', 8766), timeout=2).close()
+    print('CONNECTED')
+except OSError as e:
+    print('FAILED', type(e).__name__)
+"""
+    assert printed(run(hostile, neighbour, reach)) == "FAILED ConnectionRefusedError\n"
+    lines = printed(run(hostile, neighbour, LOOPBACK_SERVER)).splitlines()  # the same port, free here
+    assert lines[0] == "{'localhost': '127.0.0.1', 'sandbox': '127.0.0.1'} b'pong:ping'"
+    assert printed(run(hostile, attacker, "keep.close(); print('closed')")) == "closed\n"
 
 
 # ---- writing outside /mnt/data -----------------------------------------------------------------

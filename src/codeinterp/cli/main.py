@@ -1,4 +1,4 @@
-"""The `codeinterp` command: serve | exec | doctor | keys | usage.
+"""The `codeinterp` command: serve | exec | doctor | keys | usage | packages.
 
 Each command is thin: it parses arguments and calls the module that owns the work.
 """
@@ -11,6 +11,8 @@ import typer
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="codeinterp: a self-hosted Code Interpreter")
 keys_app = typer.Typer(no_args_is_help=True, help="Manage API keys (they belong to projects).")
 app.add_typer(keys_app, name="keys")
+packages_app = typer.Typer(no_args_is_help=True, help="Packages in the sandbox's environment.")
+app.add_typer(packages_app, name="packages")
 
 
 @app.command()
@@ -75,3 +77,34 @@ def usage(days: int = typer.Option(30, help="How many days back")) -> None:
 
     print_usage(days)
 
+
+@packages_app.command("add")
+def packages_add(requirements: list[str] = typer.Argument(..., help="NAME or NAME==VERSION, as pip takes them")) -> None:
+    """Install into the sandbox's environment; new sessions see it, live ones keep theirs."""
+    from codeinterp.cli.packages import add_packages
+
+    raise typer.Exit(add_packages(requirements))
+
+
+@packages_app.command("remove")
+def packages_remove(names: list[str] = typer.Argument(..., help="Names of packages an operator added")) -> None:
+    """Uninstall packages an operator added (the stack's own stay)."""
+    from codeinterp.cli.packages import remove_packages
+
+    raise typer.Exit(remove_packages(names))
+
+
+@packages_app.command("list")
+def packages_list(all_: bool = typer.Option(False, "--all", help="Also the stack's own packages")) -> None:
+    """List the packages an operator added to the sandbox's environment (with --all, every package)."""
+    from codeinterp.cli.packages import list_packages
+
+    list_packages(all_)
+
+
+@packages_app.command("download")
+def packages_download(requirements: list[str] = typer.Argument(..., help="NAME or NAME==VERSION, as pip takes them")) -> None:
+    """Fill the wheelhouse (CODEINTERP_SANDBOX_WHEELHOUSE) that `pip install` in a session installs from."""
+    from codeinterp.cli.packages import download_packages
+
+    raise typer.Exit(download_packages(requirements))

@@ -4,7 +4,8 @@ Each feature is OK or MISSING, with what a sandbox loses without it; then, where
 there, the protections a real sandbox session shows from inside (a probe session is started and
 asked); then whether the server would refuse to start sandboxes (it does when isolation is
 missing, unless CODEINTERP_SANDBOX_UNSAFE=1), then the versions of the packages in
-sandbox/requirements.txt as installed in the sandbox's own environment.
+sandbox/requirements.txt as installed in the sandbox's own environment, the system programs
+and fonts they call, and the offline data baked in at setup.
 """
 
 import asyncio
@@ -23,6 +24,7 @@ from codeinterp.sandbox.bwrap.backend import UID_SPAN
 from codeinterp.sandbox.bwrap.channel import wire_budget
 from codeinterp.sandbox.bwrap.probe import missing_isolation, total_memory_mb
 from codeinterp.sandbox.limits import limits_from
+from codeinterp.sandbox.system_stack import Need, data_needs, system_needs
 
 HERE = Path(__file__).parent
 NAMESPACES = ("mnt", "pid", "net", "ipc", "uts", "user")
@@ -216,6 +218,13 @@ def _print_checks(items: list[dict]) -> None:
             print(f"          {'':<15} without it: {item['loss']}")
 
 
+def _print_needs(title: str, needs: list[Need]) -> None:
+    print()
+    print(title)
+    for need in needs:
+        print(f"  {'OK     ' if need.present else 'MISSING'} {need.name:<24} {need.path} ({need.used_by})")
+
+
 def run_doctor(settings: Settings | None = None) -> int:
     settings = settings or get_settings()
     print("Isolation on this host:")
@@ -243,6 +252,9 @@ def run_doctor(settings: Settings | None = None) -> int:
     packages = sandbox_packages(settings)
     for name, version in packages.items():
         print(f"  {name:<16} {version or 'MISSING'}")
+    programs = system_needs()
+    _print_needs("System programs and fonts (scripts/setup.sh installs them):", programs)
+    _print_needs("Offline data (baked in by scripts/setup.sh):", data_needs(settings.sandbox_env))
     ok = (not missing and all(item["ok"] for item in protections) and all(packages.values())
-          and _sandbox_python(settings).exists())
+          and all(need.present for need in programs) and _sandbox_python(settings).exists())
     return 0 if ok or settings.sandbox_unsafe else 1

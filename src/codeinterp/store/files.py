@@ -107,8 +107,9 @@ def check_upload(filename: str, purpose: str) -> None:
         raise InvalidRequest(f"The file name must be printable and at most {MAX_FILENAME_CHARS} characters.",
                              param="file")
     suffix = PurePosixPath(filename).suffix.lower()
-    if purpose == "assistants" and suffix not in SUPPORTED_TYPES:
-        supported = ", ".join(f"'{ext[1:]}'" for ext in SUPPORTED_TYPES)
+    extra = get_settings().extra_upload_extensions
+    if purpose == "assistants" and suffix not in SUPPORTED_TYPES and suffix not in extra:
+        supported = ", ".join(f"'{ext[1:]}'" for ext in [*SUPPORTED_TYPES, *sorted(extra)])
         raise InvalidRequest(
             f"Invalid extension {suffix[1:] or '(none)'}. Supported formats: {supported}", param="file")
 

@@ -7,7 +7,8 @@
     session.py   one session: execute, interrupt, files, close
     backend.py   sessions, the warm pool, the reaper, uids, the shared control group
     cgroups.py, datadir.py   control groups; /mnt/data read and written without following links
-    zygote.py, kernel.py, seccomp_policy.py   what runs inside the sandbox (bound in read-only)
+    zygote.py, kernel.py, seccomp_policy.py,  what runs inside the sandbox (bound in read-only;
+    ace_tools.py, etc/                        ace_tools is importable by user code)
 """
 
 from codeinterp.sandbox.bwrap.backend import BwrapBackend

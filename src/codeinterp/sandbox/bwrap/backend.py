@@ -1,5 +1,7 @@
 """The bubblewrap backend: sessions forked from one warm parent on this host, each in its own
-namespaces, control groups and uid; a few kept warm ahead of demand; idle ones reaped.
+namespaces, control groups and uid; a few kept warm ahead of demand; idle ones reaped. When
+`codeinterp packages` changes the sandbox's environment, a new warm parent serves new sessions
+and the old one lives on until its last session closes.
 
 See `codeinterp.sandbox.interface` for the contract and `zygote.py` for the isolation."""
 
@@ -11,6 +13,7 @@ import time
 import uuid
 
 from codeinterp.config import Settings
+from codeinterp.sandbox import packages
 from codeinterp.sandbox.bwrap import cgroups
 from codeinterp.sandbox.bwrap.channel import KernelChannel
 from codeinterp.sandbox.bwrap.command import kernel_env
@@ -45,6 +48,9 @@ class BwrapBackend(SandboxBackend):
         self._restart_lock = asyncio.Lock()
         self._closing = False
         self._uids: set[int] = set()  # uids of live sessions
+        self._generation = ""  # of the sandbox's environment the current parent imported
+        self._retired: list[WarmParent] = []  # earlier parents, kept while sessions of theirs live
+        self._switching: asyncio.Task | None = None
 
     # ---- start and stop ------------------------------------------------------------------
 
@@ -63,6 +69,7 @@ class BwrapBackend(SandboxBackend):
             raise SandboxError(f"The sandbox's Python environment is missing ({python}); run scripts/setup.sh.")
         # The warm parent takes seconds to import the data stack: it starts in the background and
         # the first create_session waits for it, so that a server answers at once.
+        self._generation = packages.generation(self.settings.sandbox_env)
         self._starting = asyncio.create_task(self.parent.start())
         self._reaper = asyncio.create_task(self._reap_idle())
         self._warm_keeper = asyncio.create_task(self._keep_warm())
@@ -81,12 +88,13 @@ class BwrapBackend(SandboxBackend):
     async def stop(self) -> None:
         self._closing = True
         self._warm_wanted.set()
-        for task in (self._reaper, self._warm_keeper, self._starting):
+        for task in (self._reaper, self._warm_keeper, self._starting, self._switching):
             if task is not None:
                 await _stop(task)
         for session in list(self._warm) + list(self._sessions.values()):
             await session.close()
-        await self.parent.stop()
+        for parent in [self.parent, *self._retired]:
+            await parent.stop()
         if self.parent_group is not None:
             await asyncio.to_thread(self.parent_group.remove)
 
@@ -96,7 +104,8 @@ class BwrapBackend(SandboxBackend):
         log.error("the sandbox parent exited with status %s; restarting it and closing %d sessions",
                   self.parent.process.returncode, len(self._sessions))
         for session in list(self._sessions.values()) + list(self._warm):
-            await session.close()
+            if session.parent is self.parent:
+                await session.close()
         self.parent.close_control()
         self._starting = asyncio.create_task(self.parent.start())
         await self.wait_ready()
@@ -143,7 +152,7 @@ class BwrapBackend(SandboxBackend):
 
     def _new_session(self, limits: Limits, expiry: float) -> BwrapSession:
         session_id = "sbx_" + uuid.uuid4().hex[:24]
-        return BwrapSession(self, session_id, limits, expiry, self._allocate_uid(),
+        return BwrapSession(self, self.parent, session_id, limits, expiry, self._allocate_uid(),
                             self.parent.session_root / session_id)
 
     async def _prepare(self, session: BwrapSession) -> None:
@@ -165,7 +174,7 @@ class BwrapBackend(SandboxBackend):
         for session in list(self._warm):
             if session.kernel is None:
                 continue
-            if not session.kernel.alive():
+            if not session.kernel.alive() or session.parent is not self.parent:  # dead, or older packages
                 self._warm.remove(session)
                 asyncio.ensure_future(session.close())
             elif session.limits == limits:
@@ -221,19 +230,61 @@ class BwrapBackend(SandboxBackend):
                    "file_size_mb": limits.file_size_mb, "output_bytes": limits.output_bytes,
                    "data_mb": limits.data_mb, "env": kernel_env(self.settings, self.isolated),
                    "workdir": "/mnt/data" if self.isolated else str(session.data_dir)}
-        return await self.parent.spawn(request, session.group)
+        return await session.parent.spawn(request, session.group)
 
     def session_closed(self, session: BwrapSession) -> None:
         """A session closed: its filesystem, its place and its uid are released."""
-        self.parent.release(session.id)
+        session.parent.release(session.id)
         self._sessions.pop(session.id, None)
         if session in self._warm:
             self._warm.remove(session)
         self._uids.discard(session.uid)
+        self._stop_unused_parents()
+
+    # ---- packages changed ----------------------------------------------------------------
+
+    def _follow_packages(self) -> None:
+        """Start switching parents when the sandbox's environment has a new generation."""
+        if self._switching is not None and not self._switching.done():
+            return
+        generation = packages.generation(self.settings.sandbox_env)
+        if generation != self._generation and self.ready() and not self._closing:
+            self._switching = asyncio.create_task(self._switch_parent(generation))
+
+    async def _switch_parent(self, generation: str) -> None:
+        """A new warm parent (importing the changed environment) for new sessions; live sessions
+        keep the old one, which stops when the last of them closes."""
+        parent = WarmParent(self.settings, self.isolated)
+        try:
+            await parent.start()
+        except asyncio.CancelledError:
+            await parent.stop()
+            raise
+        except Exception:  # noqa: BLE001 - the old parent serves on; the next change tries again
+            log.exception("a warm parent for the changed sandbox packages failed to start")
+            self._generation = generation
+            return
+        log.info("sandbox packages changed: new sessions start from a new warm parent")
+        self._retired.append(self.parent)
+        self.parent = parent
+        self._generation = generation
+        for session in list(self._warm):
+            if session.parent is not parent:
+                self._warm.remove(session)
+                await session.close()
+        self._stop_unused_parents()
+        self._warm_wanted.set()
+
+    def _stop_unused_parents(self) -> None:
+        used = {id(session.parent) for session in [*self._sessions.values(), *self._warm]}
+        for parent in [p for p in self._retired if id(p) not in used]:
+            self._retired.remove(parent)
+            asyncio.ensure_future(parent.stop())
 
     async def _reap_idle(self) -> None:
         while True:
             await asyncio.sleep(REAPER_INTERVAL)
+            self._follow_packages()
             now = time.monotonic()
             for session in list(self._sessions.values()):
                 if not session.busy() and now - session.last_used > session.expiry_seconds:

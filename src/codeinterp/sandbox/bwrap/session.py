@@ -17,6 +17,7 @@ from codeinterp.sandbox.types import ExecutionResult, FileTooLarge, Limits, Outp
 
 if TYPE_CHECKING:
     from codeinterp.sandbox.bwrap.backend import BwrapBackend
+    from codeinterp.sandbox.bwrap.parent import WarmParent
 
 INLINE_SNAPSHOT_ENTRIES = 64  # /mnt/data walks this small run on the event loop; bigger ones in a thread
 CHUNK = datadir.CHUNK
@@ -47,9 +48,10 @@ class BwrapSession(SandboxSession):
     """`uid` is the session's own uid; `kernel` its kernel while one runs; `data_dir` where the
     host reaches its /mnt/data."""
 
-    def __init__(self, backend: "BwrapBackend", session_id: str, limits: Limits, expiry_seconds: float,
-                 uid: int, data_dir: Path) -> None:
+    def __init__(self, backend: "BwrapBackend", parent: "WarmParent", session_id: str, limits: Limits,
+                 expiry_seconds: float, uid: int, data_dir: Path) -> None:
         self.backend = backend
+        self.parent = parent  # the warm parent that forks its kernels and holds its /mnt/data
         self.id = session_id
         self.limits = limits
         self.expiry_seconds = expiry_seconds

@@ -16,11 +16,13 @@ on the kernel's socket and exits.
 """
 
 import ctypes
+import fcntl
 import json
 import os
 import resource
 import signal
 import socket
+import struct
 import sys
 
 import seccomp_policy
@@ -34,6 +36,7 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 MNT_DETACH = 2
 PR_SET_CHILD_SUBREAPER = 36
+SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
 GO = b'{"type": "go"}\n'  # the manager's word that the kernel is in its cgroups and may start
 SECCOMP_PROGRAM = b""  # the seccomp filter, compiled once by main() before any kernel is forked
 
@@ -65,7 +68,17 @@ def enter_namespaces(request: dict) -> None:
     mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,max=64")
     if os.path.ismount("/dev/console"):
         check(libc.umount2(b"/dev/console", MNT_DETACH), "umount /dev/console")
-    socket.sethostname("sandbox")
+    socket.sethostname("sandbox")  # /etc/hosts (bound by bubblewrap) maps it to loopback
+    bring_up_loopback()
+
+
+def bring_up_loopback() -> None:
+    """A new network namespace's loopback is down: up, so that a session's own server and client
+    (a multiprocessing manager, a local cluster) can talk; other sessions' are other namespaces."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        request = struct.pack("16sH", b"lo", 0)
+        flags = struct.unpack("16sH", fcntl.ioctl(sock, SIOCGIFFLAGS, request)[:18])[1]
+        fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sH", b"lo", flags | IFF_UP))
 
 
 def become_kernel(request: dict) -> None:
@@ -83,6 +96,11 @@ def become_kernel(request: dict) -> None:
     seccomp_policy.install(SECCOMP_PROGRAM)
     os.environ.clear()
     os.environ.update(request["env"])
+    if "PIP_PREFIX" in os.environ:  # the session's own packages (see command.kernel_env), first on the path
+        layer = f"{os.environ['PIP_PREFIX']}/lib/python{sys.version_info[0]}.{sys.version_info[1]}/site-packages"
+        os.makedirs(layer, exist_ok=True)
+        sys.path.insert(0, layer)
+        os.environ["PYTHONPATH"] = layer
 
 
 def isolated_child(request: dict, kernel_sock: socket.socket) -> None:
