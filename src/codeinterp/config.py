@@ -16,6 +16,15 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".codeinterp")
     database_url: str | None = None  # default: SQLite file under data_dir
     max_upload_bytes: int = 512 * 1024 * 1024
+    # Blobs: a local directory under data_dir, or a bucket (s3://bucket/prefix; a prefix codeinterp
+    # alone uses), reached with the usual AWS_* variables (keys, region, AWS_ENDPOINT_URL)
+    blob_url: str | None = None
+    blob_endpoint: str | None = None  # an S3-compatible server's URL, instead of AWS_ENDPOINT_URL
+    # An unfinished upload or a blob with no row is removed once it is this old (uploads in flight,
+    # here or on another replica, are younger); swept at start and every blob_sweep_interval_seconds.
+    # On SQLite (one process) the sweep at start removes them whatever their age.
+    blob_orphan_grace_seconds: int = 3600
+    blob_sweep_interval_seconds: int = 3600
 
     # Auth
     api_key: str | None = None  # also accepted, for the default project

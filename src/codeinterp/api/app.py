@@ -1,5 +1,6 @@
 """The FastAPI application: settings, database, blob store, routers and OpenAI-style errors."""
 
+import asyncio
 import logging
 from contextlib import asynccontextmanager
 
@@ -19,6 +20,27 @@ log = logging.getLogger(__name__)
 MAX_REQUEST_BODY_BYTES = 32 * 1024 * 1024
 
 
+async def sweep_blobs(db: Database, older_than: float) -> None:
+    async with db.session() as session:
+        removed = await file_store.sweep_blobs(session, older_than)
+    if removed:
+        log.info("removed %d unfinished uploads or orphan blobs", removed)
+
+
+async def sweep_blobs_periodically(db: Database, settings: Settings) -> None:
+    while True:
+        await asyncio.sleep(settings.blob_sweep_interval_seconds)
+        try:
+            await sweep_blobs(db, settings.blob_orphan_grace_seconds)
+        except Exception:
+            log.exception("sweeping orphan blobs failed")
+
+
+async def cancel_and_wait(task: asyncio.Task) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -30,13 +52,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         db = Database(url)
         await db.connect()
         app.state.database = db
-        file_store.configure_blobs(settings.blob_dir)
-        async with db.session() as session:
-            removed = await file_store.sweep_blobs(session)
-        if removed:
-            log.info("removed %d unfinished uploads or orphan blobs", removed)
+        file_store.configure_blobs(settings.blob_dir, settings.blob_url, settings.blob_endpoint)
+        # On SQLite this process alone writes blobs, and none is being written yet.
+        await sweep_blobs(db, 0 if url.startswith("sqlite") else settings.blob_orphan_grace_seconds)
         # Parts started below register an async `close()` here; they are closed in reverse order.
         app.state.closers = []
+        sweeper = asyncio.create_task(sweep_blobs_periodically(db, settings), name="blob sweeper")
+        app.state.closers.append(lambda: cancel_and_wait(sweeper))
         app.state.run_worker = RunWorker(settings, url)
         await app.state.run_worker.start()
         app.state.closers.append(app.state.run_worker.stop)
