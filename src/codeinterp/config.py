@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     model_api_key: str | None = None
     model_timeout_seconds: float = 600.0
 
+    # Operating it
+    log_format: Literal["text", "json"] = "text"  # json: one object per line, with request, project and run ids
+    metrics_token: str | None = None  # when set, GET /metrics needs `Authorization: Bearer <token>`
+    shutdown_grace_seconds: float = 10.0  # on SIGTERM, runs in flight have this long to finish, then fail
+
     # Runs
     run_expiry_seconds: int = 600  # a run not finished by then (e.g. waiting for tool outputs) expires
 

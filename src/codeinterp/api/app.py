@@ -5,9 +5,8 @@ import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
+from codeinterp.api.access import AccessLogMiddleware
 from codeinterp.api.errors import BodyLimitMiddleware, RequestIdMiddleware, install_error_handlers
 from codeinterp.config import Settings, get_settings
 from codeinterp.runs.worker import RunWorker
@@ -78,20 +77,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_REQUEST_BODY_BYTES, exempt={"/v1/files"})
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(AccessLogMiddleware)  # outermost
 
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> JSONResponse:
-        try:
-            async with app.state.database.session() as session:
-                await session.execute(text("SELECT 1"))
-        except Exception:
-            log.exception("health check: the database does not answer")
-            return JSONResponse({"status": "unavailable"}, status_code=503)
-        return JSONResponse({"status": "ok"})
-
-    from codeinterp.api import assistants, containers, files, messages, runs, threads, usage
+    from codeinterp.api import assistants, containers, files, messages, operate, runs, threads, usage
 
     # runs before threads: POST /v1/threads/runs must not match /v1/threads/{thread_id}
-    for module in (files, assistants, runs, threads, messages, containers, usage):
+    for module in (operate, files, assistants, runs, threads, messages, containers, usage):
         app.include_router(module.router)
     return app

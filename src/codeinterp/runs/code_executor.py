@@ -3,6 +3,7 @@
 import asyncio
 import time
 
+from codeinterp import metrics
 from codeinterp.runs.containers import ThreadContainer, ThreadContainers
 from codeinterp.runs.python_tool import SavedOutputs
 from codeinterp.runs.turn_loop import CodeExecutor, Stopped
@@ -46,7 +47,8 @@ class ThreadCodeExecutor(CodeExecutor):
                 ts.state_lost = False
             self._running = sandbox
             try:
-                return await sandbox.execute(code, timeout=timeout, on_output=on_output), note
+                with metrics.CELL_SECONDS.time():
+                    return await sandbox.execute(code, timeout=timeout, on_output=on_output), note
             except SessionClosed:
                 if attempt == 2:
                     raise
