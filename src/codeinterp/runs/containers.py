@@ -232,7 +232,7 @@ class ThreadContainers:
                 log.warning("input file %s is gone; not copied", f.file_id)
             else:
                 await ts.sandbox.put_file(f.path, read_chunks(source))
-                copied.append((f"/mnt/data/{f.path}", "user", source.stat().st_size, f.file_id))
+                copied.append((f"/mnt/data/{f.path}", "user", source.size, f.file_id))
             ts.copied.add(f.file_id)
         if copied:
             async with self.db.transaction() as c:
