@@ -13,6 +13,7 @@ from tests.conftest import make_client
 from tests.helpers.s3 import MotoServer
 from tests.helpers.server import start_server
 from tests.test_files import upload
+from tests.test_runs import wait_for
 
 MiB = 1024 * 1024
 
@@ -34,8 +35,8 @@ def local_blobs(proc) -> list[str]:
     return [str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()] if root.exists() else []
 
 
-def test_files_api_on_s3(tmp_path, bucket):
-    proc = start_server(tmp_path, env={**bucket.server_env, "CODEINTERP_MAX_UPLOAD_BYTES": "100000"})
+def test_files_api_on_s3(tmp_path, bucket, database_env):
+    proc = start_server(tmp_path, env={**bucket.server_env, **database_env, "CODEINTERP_MAX_UPLOAD_BYTES": "100000"})
     try:
         with make_client(proc) as client:
             created = upload(client, "sales.csv", b"region,total\nnorth,10\n")
@@ -60,8 +61,9 @@ def test_files_api_on_s3(tmp_path, bucket):
                 client.files.content(created.id)
             assert bucket.keys() == {other.id}
             assert local_blobs(proc) == []  # nothing went to the data directory
-        ready = httpx.get(proc.url + "/readyz")
-        assert ready.status_code == 200 and ready.json()["checks"]["blobs"] == "ok"
+        # ready once the sandboxes' parent has started too
+        ready = wait_for(lambda: (r := httpx.get(proc.url + "/readyz")).status_code == 200 and r, timeout=120)
+        assert ready.json()["checks"]["blobs"] == "ok"
     finally:
         proc.stop()
 

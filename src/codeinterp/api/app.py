@@ -53,7 +53,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.database = db
         file_store.configure_blobs(settings.blob_dir, settings.blob_url, settings.blob_endpoint)
         # On SQLite this process alone writes blobs, and none is being written yet.
-        await sweep_blobs(db, 0 if url.startswith("sqlite") else settings.blob_orphan_grace_seconds)
+        try:
+            await sweep_blobs(db, 0 if url.startswith("sqlite") else settings.blob_orphan_grace_seconds)
+        except Exception:  # the blob store is down: serve anyway, /readyz says so
+            log.exception("sweeping orphan blobs at start failed")
         # Parts started below register an async `close()` here; they are closed in reverse order.
         app.state.closers = []
         sweeper = asyncio.create_task(sweep_blobs_periodically(db, settings), name="blob sweeper")
