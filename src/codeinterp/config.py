@@ -16,8 +16,20 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".codeinterp")
     database_url: str | None = None  # default: SQLite file under data_dir
     max_upload_bytes: int = 512 * 1024 * 1024
+<<<<<<< HEAD
     # extensions accepted for purpose "assistants" beyond OpenAI's list, comma-separated ("parquet,tsv")
     upload_extensions: str = ""
+=======
+    # Blobs: a local directory under data_dir, or a bucket (s3://bucket/prefix; a prefix codeinterp
+    # alone uses), reached with the usual AWS_* variables (keys, region, AWS_ENDPOINT_URL)
+    blob_url: str | None = None
+    blob_endpoint: str | None = None  # an S3-compatible server's URL, instead of AWS_ENDPOINT_URL
+    # An unfinished upload or a blob with no row is removed once it is this old (uploads in flight,
+    # here or on another replica, are younger); swept at start and every blob_sweep_interval_seconds.
+    # On SQLite (one process) the sweep at start removes them whatever their age.
+    blob_orphan_grace_seconds: int = 3600
+    blob_sweep_interval_seconds: int = 3600
+>>>>>>> wt-ops
 
     # Auth
     api_key: str | None = None  # also accepted, for the default project
@@ -26,6 +38,11 @@ class Settings(BaseSettings):
     model_base_url: str | None = None
     model_api_key: str | None = None
     model_timeout_seconds: float = 600.0
+
+    # Operating it
+    log_format: Literal["text", "json"] = "text"  # json: one object per line, with request, project and run ids
+    metrics_token: str | None = None  # when set, GET /metrics needs `Authorization: Bearer <token>`
+    shutdown_grace_seconds: float = 10.0  # on SIGTERM, runs in flight have this long to finish, then fail
 
     # Runs
     run_expiry_seconds: int = 600  # a run not finished by then (e.g. waiting for tool outputs) expires

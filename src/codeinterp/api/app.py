@@ -1,12 +1,12 @@
 """The FastAPI application: settings, database, blob store, routers and OpenAI-style errors."""
 
+import asyncio
 import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
+from codeinterp.api.access import AccessLogMiddleware
 from codeinterp.api.errors import BodyLimitMiddleware, RequestIdMiddleware, install_error_handlers
 from codeinterp.config import Settings, get_settings
 from codeinterp.runs.worker import RunWorker
@@ -17,6 +17,27 @@ log = logging.getLogger(__name__)
 
 # JSON request bodies; file uploads have their own limit (CODEINTERP_MAX_UPLOAD_BYTES).
 MAX_REQUEST_BODY_BYTES = 32 * 1024 * 1024
+
+
+async def sweep_blobs(db: Database, older_than: float) -> None:
+    async with db.session() as session:
+        removed = await file_store.sweep_blobs(session, older_than)
+    if removed:
+        log.info("removed %d unfinished uploads or orphan blobs", removed)
+
+
+async def sweep_blobs_periodically(db: Database, settings: Settings) -> None:
+    while True:
+        await asyncio.sleep(settings.blob_sweep_interval_seconds)
+        try:
+            await sweep_blobs(db, settings.blob_orphan_grace_seconds)
+        except Exception:
+            log.exception("sweeping orphan blobs failed")
+
+
+async def cancel_and_wait(task: asyncio.Task) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -30,13 +51,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         db = Database(url)
         await db.connect()
         app.state.database = db
-        file_store.configure_blobs(settings.blob_dir)
-        async with db.session() as session:
-            removed = await file_store.sweep_blobs(session)
-        if removed:
-            log.info("removed %d unfinished uploads or orphan blobs", removed)
+        file_store.configure_blobs(settings.blob_dir, settings.blob_url, settings.blob_endpoint)
+        # On SQLite this process alone writes blobs, and none is being written yet.
+        try:
+            await sweep_blobs(db, 0 if url.startswith("sqlite") else settings.blob_orphan_grace_seconds)
+        except Exception:  # the blob store is down: serve anyway, /readyz says so
+            log.exception("sweeping orphan blobs at start failed")
         # Parts started below register an async `close()` here; they are closed in reverse order.
         app.state.closers = []
+        sweeper = asyncio.create_task(sweep_blobs_periodically(db, settings), name="blob sweeper")
+        app.state.closers.append(lambda: cancel_and_wait(sweeper))
         app.state.run_worker = RunWorker(settings, url)
         await app.state.run_worker.start()
         app.state.closers.append(app.state.run_worker.stop)
@@ -59,21 +83,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_REQUEST_BODY_BYTES, exempt={"/v1/files", "/v1/containers/[^/]+/files"})
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(AccessLogMiddleware)  # outermost
 
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> JSONResponse:
-        try:
-            async with app.state.database.session() as session:
-                await session.execute(text("SELECT 1"))
-        except Exception:
-            log.exception("health check: the database does not answer")
-            return JSONResponse({"status": "unavailable"}, status_code=503)
-        return JSONResponse({"status": "ok"})
-
-    from codeinterp.api import (assistants, container_files, containers, files, messages, responses, runs, threads,
-                                usage)
+    from codeinterp.api import (assistants, container_files, containers, files, messages, operate, responses, runs,
+                                threads, usage)
 
     # runs before threads: POST /v1/threads/runs must not match /v1/threads/{thread_id}
-    for module in (files, assistants, runs, threads, messages, containers, container_files, responses, usage):
+    for module in (operate, files, assistants, runs, threads, messages, containers, container_files, responses, usage):
         app.include_router(module.router)
     return app

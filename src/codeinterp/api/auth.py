@@ -7,6 +7,7 @@ import hmac
 from fastapi import Request
 
 from codeinterp.api.errors import APIError
+from codeinterp.logs import add_to_context
 from codeinterp.store.projects import DEFAULT_PROJECT_ID, project_for_key
 
 
@@ -40,10 +41,12 @@ async def current_project(request: Request) -> str:
                             "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).")
     settings = request.app.state.settings
     if settings.api_key and hmac.compare_digest(key.encode(), settings.api_key.encode()):
+        add_to_context(project_id=DEFAULT_PROJECT_ID)
         return DEFAULT_PROJECT_ID
     async with request.app.state.database.session() as session:
         project_id = await project_for_key(session, key)
     if project_id is None:
         shown = key[:6] + "*" * 4 + key[-4:] if len(key) > 12 else "*" * len(key)
         raise _unauthorized(f"Incorrect API key provided: {shown}.")
+    add_to_context(project_id=project_id)
     return project_id

@@ -13,7 +13,8 @@ from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from codeinterp.store.errors import InvalidRequest, NotFound, QuotaExceeded, StoreError
+from codeinterp.logs import add_to_context
+from codeinterp.store.errors import InvalidRequest, NotFound, QuotaExceeded, StoreError, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ class APIError(Exception):
 
 
 # The HTTP status of each kind of store error (QuotaExceeded: 403, as retrying cannot help).
-STORE_ERROR_STATUS = {InvalidRequest: 400, NotFound: 404, QuotaExceeded: 403}
+STORE_ERROR_STATUS = {InvalidRequest: 400, NotFound: 404, QuotaExceeded: 403, Unavailable: 503}
 
 
 def store_error_status(exc: StoreError) -> int:
@@ -88,7 +89,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StoreError)
     async def _store_error(_request: Request, exc: StoreError) -> JSONResponse:
-        return error_response(store_error_status(exc), exc.message, "invalid_request_error", exc.param, exc.code)
+        status = store_error_status(exc)
+        return error_response(status, exc.message, "server_error" if status >= 500 else "invalid_request_error",
+                              exc.param, exc.code)
 
     @app.exception_handler(DBAPIError)
     async def _database_error(_request: Request, exc: DBAPIError) -> JSONResponse:
@@ -136,6 +139,7 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = "req_" + uuid.uuid4().hex
+        add_to_context(request_id=request_id)
         started = False
         if b"%00" in scope.get("raw_path", b"") or b"%00" in scope.get("query_string", b""):
             response = error_response(400, "The URL contains a NUL character.")

@@ -1,10 +1,10 @@
 """The Files API: /v1/files (upload, list, retrieve, delete, content)."""
 
-import asyncio
 import json
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from codeinterp.api.auth import current_project
@@ -72,9 +72,9 @@ async def create_file(request: Request, project_id: str = Depends(current_projec
         file_store.check_upload(upload.filename, purpose)
         expires_after = _expires_after(upload.fields)
         file_id = new_id("file")
-        await asyncio.to_thread(upload.blob.commit, file_id)
+        await upload.blob.commit(file_id)
     except BaseException:
-        upload.discard()
+        await upload.discard()
         raise
     try:
         row = await file_store.add_file_row_within_quota(session, file_id, project_id, upload.filename,
@@ -82,7 +82,7 @@ async def create_file(request: Request, project_id: str = Depends(current_projec
         await session.commit()
     except BaseException:
         await session.rollback()
-        await asyncio.to_thread(store.delete, file_id)
+        await store.delete_async(file_id)
         raise
     return file_to_dict(row)
 
@@ -109,13 +109,18 @@ async def delete_file(file_id: str, project_id: str = Depends(current_project),
     return {"id": file_id, "object": "file", "deleted": True}
 
 
-@router.get("/files/{file_id}/content", operation_id="downloadFile", response_class=FileResponse, responses={
+def _attachment(filename: str) -> str:
+    quoted = quote(filename)
+    return f"attachment; filename*=utf-8''{quoted}" if quoted != filename else f'attachment; filename="{filename}"'
+
+
+@router.get("/files/{file_id}/content", operation_id="downloadFile", response_class=StreamingResponse, responses={
     200: {"description": "OK", "content": {"application/json": {"schema": {"type": "string"}}}}})
 async def download_file(file_id: str, project_id: str = Depends(current_project),
-                        session: AsyncSession = Depends(db_session)) -> FileResponse:
+                        session: AsyncSession = Depends(db_session)) -> StreamingResponse:
     row = await file_store.get_file(session, project_id, file_id)
-    path = file_store.blob_store().path(row.id)
-    if not path.is_file():
+    blob = await file_store.blob_store().stat(row.id)
+    if blob is None:
         raise NotFound("file", file_id)
-    return FileResponse(path, media_type=row.mime_type, filename=row.filename.rsplit("/", 1)[-1],
-                        content_disposition_type="attachment")
+    return StreamingResponse(blob.chunks(), media_type=row.mime_type, headers={
+        "content-length": str(blob.size), "content-disposition": _attachment(row.filename.rsplit("/", 1)[-1])})

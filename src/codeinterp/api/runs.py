@@ -15,6 +15,7 @@ from codeinterp.api.schemas.runs import (
     CreateRunRequest, CreateThreadAndRunRequest, ListRunsResponse, ListRunStepsResponse, ModifyRunRequest,
     RunObject, RunStepObject, SubmitToolOutputsRunRequest,
 )
+from codeinterp.logs import add_to_context
 from codeinterp.runs.engine import RunHandle
 from codeinterp.runs.worker import RunWorker
 from codeinterp.store import runs as service
@@ -29,12 +30,14 @@ POLL_AFTER_MS = "200"
 
 def run_response(run: dict) -> JSONResponse:
     """A run object with the polling hint the SDKs' `*_and_poll` helpers read."""
+    add_to_context(run_id=run["id"], thread_id=run["thread_id"])
     headers = {"openai-poll-after-ms": POLL_AFTER_MS} if run["status"] in ACTIVE_RUN_STATUSES else {}
     return JSONResponse(RunObject.model_validate(run).model_dump(mode="json", exclude_unset=True),
                         headers=headers)
 
 
 def sse_response(handle: RunHandle) -> StreamingResponse:
+    add_to_context(run_id=handle.run["id"], thread_id=handle.run["thread_id"])
     return StreamingResponse(sse_stream(handle.events()), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 

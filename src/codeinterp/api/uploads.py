@@ -22,10 +22,18 @@ class Upload:
     too_large: bool = False
     over_room: bool = False  # the file passed `room` (the project's storage left): not kept
 
-    def discard(self) -> None:
+    pending: bytearray = field(default_factory=bytearray)  # file bytes parsed, not yet written
+
+    async def flush(self) -> None:
+        if self.blob is not None and self.pending:
+            await self.blob.write(bytes(self.pending))
+        self.pending.clear()
+
+    async def discard(self) -> None:
+        self.pending.clear()
         if self.blob is not None:
-            self.blob.discard()
-            self.blob = None
+            blob, self.blob = self.blob, None
+            await blob.discard()
 
 
 def too_large_error(max_bytes: int) -> APIError:
@@ -58,7 +66,9 @@ async def parse_upload(request: Request, store: BlobStore, file_field: str, max_
                        room: int | None = None) -> Upload:
     """Parse the body; the part named `file_field` (with a filename) is written to a temporary blob.
 
-    On error the temporary blob is removed and an APIError is raised; on success the caller owns
+    The parser's callbacks gather the file's bytes; they are written after each chunk of the body,
+    so at most a chunk waits in memory. On error the temporary blob is removed and an APIError is
+    raised; on success the caller owns
     `upload.blob` (commit or discard it). A file larger than `room` stops being written as soon as it
     passes it: the blob is removed and `upload.over_room` is set.
     """
@@ -112,13 +122,12 @@ async def parse_upload(request: Request, store: BlobStore, file_field: str, max_
         if part.get("is_file"):
             if upload.too_large or upload.over_room:
                 return
-            upload.blob.write(data[start:end])
-            if upload.blob.size > max_bytes:
+            upload.pending.extend(data[start:end])
+            written = upload.blob.size + len(upload.pending)
+            if written > max_bytes:
                 upload.too_large = True
-                upload.discard()
-            elif room is not None and upload.blob.size > room:
+            elif room is not None and written > room:
                 upload.over_room = True
-                upload.discard()
         elif len(part["value"]) + (end - start) <= MAX_FIELD_BYTES:
             part["value"].extend(data[start:end])
         else:
@@ -136,17 +145,22 @@ async def parse_upload(request: Request, store: BlobStore, file_field: str, max_
     try:
         async for chunk in body.chunks():
             parser.write(chunk)
+            if upload.too_large or upload.over_room:
+                await upload.discard()
+            else:
+                await upload.flush()
         parser.finalize()
+        await upload.flush()
     except MultipartParseError as exc:
-        upload.discard()
+        await upload.discard()
         await body.drain()
         raise APIError(400, f"The multipart body could not be parsed: {exc}") from None
     except APIError:
-        upload.discard()
+        await upload.discard()
         await body.drain()
         raise
     except BaseException:
-        upload.discard()
+        await upload.discard()
         raise
     if upload.too_large:
         raise too_large_error(max_bytes)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from codeinterp import metrics
 from codeinterp.upstream.client import ChatClient
 from codeinterp.runs import prompt
 from codeinterp.runs.assistants_steps import START_RUN, MessageWriter, ToolStepWriter
@@ -61,6 +62,7 @@ class ActiveRun:
 
     def publish(self, name: str, data: dict) -> None:
         self.channel.publish(name, data)
+        metrics.run_event(name, data)
 
     @property
     def executing(self) -> bool:

@@ -4,9 +4,14 @@ runs) or on an API container (Responses)."""
 import asyncio
 import time
 
+<<<<<<< HEAD
 from codeinterp.runs.container_outputs import store_outputs
 from codeinterp.runs.container_state import ApiContainer, ContainerState, ThreadContainer
 from codeinterp.runs.containers import Containers
+=======
+from codeinterp import metrics
+from codeinterp.runs.containers import ThreadContainer, ThreadContainers
+>>>>>>> wt-ops
 from codeinterp.runs.python_tool import SavedOutputs
 from codeinterp.runs.turn_loop import CodeExecutor, Stopped
 from codeinterp.sandbox.interface import OutputCallback
@@ -56,7 +61,8 @@ class SessionCodeExecutor(CodeExecutor):
                 state.state_lost = False
             self._running = sandbox
             try:
-                return await sandbox.execute(code, timeout=timeout, on_output=on_output), note
+                with metrics.CELL_SECONDS.time():
+                    return await sandbox.execute(code, timeout=timeout, on_output=on_output), note
             except SessionClosed:
                 if attempt == 2:
                     raise

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import bindparam, insert, select, update
 
 from codeinterp.config import Settings
+from codeinterp.logs import log_context
 from codeinterp.upstream.client import ChatClient, UpstreamError
 from codeinterp.runs.events import Event, EventChannel, event
 from codeinterp.runs.run_fields import run_fields
@@ -26,7 +27,7 @@ from codeinterp.store.assistants import Assistant
 from codeinterp.store.messages import create_message
 from codeinterp.store.threads import Message, Thread, create_thread, message_to_dict, thread_to_dict
 from codeinterp.store.db import Database
-from codeinterp.store.errors import InvalidRequest, NotFound
+from codeinterp.store.errors import InvalidRequest, NotFound, Unavailable
 from codeinterp.store.ids import new_id, now
 from codeinterp.store.ownership import owned
 from codeinterp.store.runs import ACTIVE_RUN_STATUSES, RUN_COLUMNS, Run, RunStep, get_run, run_to_dict, step_to_dict
@@ -41,6 +42,9 @@ THREAD_AND_ACTIVE_RUN = select(Thread.project_id, select(Run.id).where(
     Run.project_id == bindparam("project_id"), Run.thread_id == Thread.id, Run.status.in_(ACTIVE_RUN_STATUSES)
 ).limit(1).scalar_subquery()).where(Thread.id == bindparam("thread_id"))
 INSERT_RUN = insert(Run).returning(*RUN_COLUMNS)
+SHUTDOWN_ERROR = {"code": "server_error",
+                  "message": "The server was shut down or restarted while this run was in progress, so the run "
+                             "was stopped. Create a new run."}
 RESTART_ERROR = {"code": "server_error",
                  "message": "The server restarted while this run was in progress, so the run was stopped."}
 
@@ -77,6 +81,7 @@ class RunEngine:
         self._starting: set[str] = set()  # threads whose run is being created right now
         self._models: tuple[float, set[str] | None] | None = None
         self._stopping = False
+        self._draining = False
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -100,13 +105,24 @@ class RunEngine:
                 await s.commit()
                 log.warning("marked %d unfinished runs as failed after a restart", len(stale))
 
-    def end_streams(self, message: str) -> None:
-        """The server is stopping: every open stream of a run ends now with an `error` event (the
-        runs themselves are left as they are, and fail at the next start)."""
-        error = {"error": {"message": message, "type": "server_error", "param": None, "code": None}}
+    @property
+    def active_runs(self) -> int:
+        return len(self._active)
+
+    async def drain(self, grace_seconds: float) -> None:
+        """The server is stopping: no run starts any more; runs in flight have `grace_seconds` to
+        finish, then those still going (or awaiting tool outputs) end `failed` now, their streams
+        with an `error` event. (kill -9 skips this: the next start fails what was left.)"""
+        self._draining = True
+        tasks = [ar.task for ar in self._active.values() if ar.task is not None and not ar.task.done()]
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace_seconds)
         for ar in list(self._active.values()):
-            ar.channel.publish("error", error)
-            ar.channel.close()
+            if ar.task is None:
+                await self._end_now(ar.project_id, ar.id, "failed", last_error=SHUTDOWN_ERROR)
+            elif not ar.task.done() and not ar.finishing:
+                ar.task.cancel()  # `_drive` ends it failed
+                await asyncio.wait([ar.task], timeout=CANCEL_GRACE_SECONDS * 2)
 
     async def stop(self) -> None:
         self._stopping = True
@@ -132,6 +148,9 @@ class RunEngine:
 
     async def _create(self, project_id: str, body: dict, thread_id: str | None = None,
                       thread_body: dict | None = None) -> RunHandle:
+        if self._draining:
+            raise Unavailable("The server is shutting down and starts no new run; retry on another replica or "
+                              "once it is back.")
         if thread_id is not None:
             if thread_id in self._starting:
                 raise InvalidRequest(f"Thread {thread_id} already has an active run.")
@@ -265,6 +284,7 @@ class RunEngine:
     # ---- the run's task --------------------------------------------------------------------
 
     async def _drive(self, ar: ActiveRun, resume: bool) -> None:
+        log_context.set({"run_id": ar.id, "thread_id": ar.thread_id, "project_id": ar.project_id})
         try:
             await RunLeg(ar, self.db, self.containers, self._client,
                          self.settings.sandbox_exec_timeout_seconds).run()
@@ -275,7 +295,12 @@ class RunEngine:
                 return  # left as it is: `start()` of the next process ends it as failed
             if ar.executing:
                 await self._interrupt(ar)
-            await self._finish(ar, "cancelled")
+            if self._draining and not ar.cancel_requested:
+                ar.publish("error", {"error": dict(SHUTDOWN_ERROR, type="server_error", param=None)})
+                ar.channel.close()  # streams end with the error; the run's final state is stored below
+                await self._finish(ar, "failed", last_error=SHUTDOWN_ERROR)
+            else:
+                await self._finish(ar, "cancelled")
         except Stopped as stop:
             await self._finish(ar, stop.status, last_error=stop.last_error,
                                incomplete_reason=stop.incomplete_reason)
@@ -308,14 +333,14 @@ class RunEngine:
         if status == "requires_action":
             await self._end_now(ar.project_id, ar.id, "expired")
 
-    async def _end_now(self, project_id: str, run_id: str, status: str) -> dict:
+    async def _end_now(self, project_id: str, run_id: str, status: str, last_error: dict | None = None) -> dict:
         """End a run that has no task running (waiting for tool outputs, or orphaned)."""
         ar = self._active.pop(run_id, None)
         if ar is not None and ar.expiry is not None:
             ar.expiry.cancel()
         ar = ar or ActiveRun(id=run_id, project_id=project_id, thread_id="", assistant_id="")
         ar.channel.close()
-        return await self._finish(ar, status)
+        return await self._finish(ar, status, last_error=last_error)
 
     async def _finish(self, ar: ActiveRun, status: str, last_error: dict | None = None,
                       incomplete_reason: str | None = None) -> dict:

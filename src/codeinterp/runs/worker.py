@@ -9,6 +9,7 @@ connections belong to the loop that opened them).
 """
 
 import asyncio
+import concurrent.futures
 import logging
 import threading
 from collections.abc import Coroutine
@@ -39,6 +40,7 @@ class RunWorker:
         self.db: Database | None = None
         self.sandboxes: SandboxBackend | None = None
         self.engine: RunEngine | None = None
+<<<<<<< HEAD
         self.responses: ResponseEngine | None = None
 
     def end_streams(self, message: str) -> None:
@@ -47,6 +49,27 @@ class RunWorker:
             self.loop.call_soon_threadsafe(self.engine.end_streams, message)
         if self.responses is not None and not self.loop.is_closed():
             self.loop.call_soon_threadsafe(self.responses.end_streams, message)
+=======
+        self._draining: concurrent.futures.Future | None = None
+
+    def drain(self, grace_seconds: float) -> None:
+        """From any thread (the server got SIGTERM): see RunEngine.drain; `stop` waits for it."""
+        if self.engine is not None and self._draining is None and not self.loop.is_closed():
+            self._draining = asyncio.run_coroutine_threadsafe(self.engine.drain(grace_seconds), self.loop)
+
+    async def check_sandboxes(self) -> None:
+        """Raises when the worker's loop does not answer or the sandbox backend cannot make sessions."""
+        if self.sandboxes is None:
+            raise RuntimeError("The run worker is not started.")
+        await self._call(self.sandboxes.check())
+
+    def counts(self) -> dict[str, int]:
+        """For metrics: the sandbox backend's counts and the runs this worker drives (read from any thread)."""
+        counts = dict(self.sandboxes.counts()) if self.sandboxes is not None else {}
+        if self.engine is not None:
+            counts["runs_active"] = self.engine.active_runs
+        return counts
+>>>>>>> wt-ops
 
     async def _call(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
         """Run a coroutine on the worker's loop and wait for it here (cancelling it if this is cancelled)."""
@@ -75,6 +98,12 @@ class RunWorker:
 
     async def stop(self) -> None:
         if self._thread.is_alive():
+            self.drain(self.settings.shutdown_grace_seconds)
+            if self._draining is not None:
+                try:
+                    await asyncio.wrap_future(self._draining)
+                except Exception:
+                    log.exception("ending the runs in flight failed")
             try:
                 await asyncio.wait_for(self._call(self._stop()), STOP_TIMEOUT_SECONDS)
             except Exception:

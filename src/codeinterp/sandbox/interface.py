@@ -90,6 +90,15 @@ class SandboxBackend(ABC):
     async def stop(self) -> None:
         """Close every session and stop what the backend started."""
 
+    async def check(self) -> None:
+        """Raise (with a message an operator can act on) when the backend cannot make sessions now.
+        Backends that reach something outside this process override it."""
+
+    def counts(self) -> dict[str, int]:
+        """What an operator watches, as far as the backend knows: `live_sessions` (handed out, open)
+        and `warm_sessions` (started ahead of demand, ready)."""
+        return {}
+
 
 async def read_all(session: SandboxSession, path: str, max_bytes: int | None = None) -> bytes:
     """The whole of /mnt/data/`path` (for small files; large ones are streamed)."""

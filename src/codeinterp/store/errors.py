@@ -38,3 +38,7 @@ class QuotaExceeded(StoreError):
     def __init__(self, quota_bytes: int) -> None:
         super().__init__(f"This project's storage quota of {quota_bytes // (1024 * 1024)} MB would be exceeded; "
                          "delete files to make room.", param="file", code="storage_quota_exceeded")
+
+
+class Unavailable(StoreError):
+    """The server cannot take this now (it is shutting down): retrying, on another replica or later, helps."""

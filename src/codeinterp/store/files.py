@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from codeinterp.config import get_settings
-from codeinterp.store.blobs import BlobStore
+from codeinterp.store.blobs import BlobStore, StoredBlob
 from codeinterp.store.db import Base
 from codeinterp.store.errors import InvalidRequest, NotFound, QuotaExceeded
 from codeinterp.store.ids import new_id, next_sequence, now
@@ -76,15 +76,17 @@ class File(Base):
 _blob_store: BlobStore | None = None
 
 
-def configure_blobs(blob_dir: Path) -> BlobStore:
+def configure_blobs(blob_dir: Path, url: str | None = None, endpoint: str | None = None) -> BlobStore:
+    """The blob store: the bucket at `url` when given, else the local directory `blob_dir`."""
     global _blob_store
-    _blob_store = BlobStore(blob_dir)
+    _blob_store = BlobStore.from_url(url, endpoint) if url else BlobStore(blob_dir)
     return _blob_store
 
 
 def blob_store() -> BlobStore:
     if _blob_store is None:
-        return configure_blobs(get_settings().blob_dir)
+        settings = get_settings()
+        return configure_blobs(settings.blob_dir, settings.blob_url, settings.blob_endpoint)
     return _blob_store
 
 
@@ -165,7 +167,7 @@ async def store_blob(data: bytes | Path | BinaryIO | AsyncIterable[bytes],
     file_id = new_id("file")
     store = blob_store()
     if isinstance(data, (bytes, bytearray, memoryview)):
-        size = await asyncio.to_thread(store.write_bytes, file_id, bytes(data))
+        size = await store.put_bytes(file_id, bytes(data))
     elif isinstance(data, AsyncIterable):
         size = await store.copy_from_stream(file_id, data, max_bytes)
     else:
@@ -180,14 +182,13 @@ async def get_file(session: AsyncSession, project_id: str, file_id: str) -> File
     return await get_owned(session, File, "file", file_id, project_id)
 
 
-async def content_source(session: AsyncSession, project_id: str, file_id: str) -> Path | None:
-    """The path of the file's bytes on disk, or None when the file is gone."""
+async def content_source(session: AsyncSession, project_id: str, file_id: str) -> StoredBlob | None:
+    """The file's stored bytes (read them with `chunks()`), or None when the file is gone."""
     try:
         row = await get_file(session, project_id, file_id)
     except NotFound:
         return None
-    path = blob_store().path(row.id)
-    return path if path.is_file() else None
+    return await blob_store().stat(row.id)
 
 
 async def list_files(session: AsyncSession, project_id: str, query: PageQuery, purpose: str | None = None) -> dict:
@@ -206,19 +207,20 @@ async def delete_file(session: AsyncSession, project_id: str, file_id: str) -> N
     row = await get_file(session, project_id, file_id)
     await session.delete(row)
     await session.commit()
-    await asyncio.to_thread(blob_store().delete, file_id)
+    await blob_store().delete_async(file_id)
 
 
-async def sweep_blobs(session: AsyncSession) -> int:
-    """Remove temporary uploads and blobs with no row (of a file, or of a container's own file; run
-    on start, before serving)."""
+async def sweep_blobs(session: AsyncSession, older_than: float = 0) -> int:
+    """Remove unfinished uploads and blobs with no row (of a file, or of a container's own file),
+    last written more than `older_than` seconds ago."""
     from codeinterp.store.containers import ContainerFile  # (it imports this module)
 
-    store = blob_store()
-    names = store.names()
-    known: set[str] = set()
-    for start in range(0, len(names), 500):
-        batch = names[start:start + 500]
-        known.update((await session.execute(select(File.id).where(File.id.in_(batch)))).scalars())
-        known.update((await session.execute(select(ContainerFile.id).where(ContainerFile.id.in_(batch)))).scalars())
-    return await asyncio.to_thread(store.sweep, known)
+    async def known(names: list[str]) -> list[str]:
+        if not names:
+            return []
+        found = list((await session.execute(select(File.id).where(File.id.in_(names)))).scalars())
+        found += (await session.execute(select(ContainerFile.id).where(ContainerFile.id.in_(names)))).scalars()
+        await session.commit()  # no transaction is held while blobs are deleted
+        return found
+
+    return await blob_store().sweep(known, older_than)

@@ -3,7 +3,7 @@ the API reads and changes of them directly (the run engine creates and drives ru
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, String, Text, bindparam, select
+from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, String, Text, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -184,3 +184,8 @@ async def list_run_steps(session: AsyncSession, project_id: str, thread_id: str,
 async def get_run_step(session: AsyncSession, project_id: str, thread_id: str, run_id: str, step_id: str) -> RunStep:
     await get_run(session, project_id, thread_id, run_id)
     return await get_owned(session, RunStep, "run step", step_id, project_id, run_id=run_id)
+
+
+async def count_queued_runs(session: AsyncSession) -> int:
+    """Runs of every project waiting to start (the run queue's depth)."""
+    return int((await session.execute(select(func.count()).select_from(Run).where(Run.status == "queued"))).scalar_one())

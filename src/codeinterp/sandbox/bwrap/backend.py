@@ -85,6 +85,19 @@ class BwrapBackend(SandboxBackend):
         """Whether the warm parent has started (successfully or not)."""
         return self._starting is not None and self._starting.done()
 
+    async def check(self) -> None:
+        if self._starting is None or self._closing:
+            raise SandboxError("The sandbox backend is not running.")
+        if not self._starting.done():
+            raise SandboxError("The sandbox parent is still starting.")
+        if self._starting.exception() is not None:
+            raise SandboxError(f"The sandbox parent failed to start: {self._starting.exception()}")
+        if not self.parent.running():
+            raise SandboxError("The sandbox parent is not running (it is restarted on the next session).")
+
+    def counts(self) -> dict[str, int]:
+        return {"live_sessions": len(self._sessions), "warm_sessions": self.warm_ready}
+
     async def stop(self) -> None:
         self._closing = True
         self._warm_wanted.set()
