@@ -34,11 +34,16 @@ class ContainerFiles:
     `sandboxes`, `_api`, `_find`, `_find_running` and `_api_state`."""
 
     async def _sync_files(self, state: ApiContainer) -> None:
-        """Copy into the session the container files it lacks; remove those deleted through the API."""
+        """Remove from the session the files deleted through the API; copy into a new session every
+        container file (a file added while the session lives is put into it by `add_file`: its row
+        is committed before `add_file` looks for the session, and the session is set before this
+        reads the rows, so one of the two copies it)."""
         if state.removed:
             paths, state.removed = [f"/mnt/data/{p}" for p in state.removed], []
             await state.sandbox.execute(f'[__import__("os").remove(p) for p in {paths!r} '
                                         f'if __import__("os").path.isfile(p)] and None')
+        if state.synced:
+            return
         async with self.db.transaction() as c:
             rows = [r for r in await cfiles.files_of(c, state.container_id) if r.id not in state.copied]
         for row in rows:
@@ -48,6 +53,7 @@ class ContainerFiles:
             else:
                 log.warning("container file %s has no bytes (its file was deleted); not copied", row.id)
             state.copied.add(row.id)
+        state.synced = True
 
     @on_service_loop
     async def add_file(self, project_id: str, container_id: str, new: container_store.NewFile | None = None,

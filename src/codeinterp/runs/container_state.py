@@ -82,12 +82,14 @@ class ApiContainer(ContainerState):
     memory_limit: str = "1g"
     expiry_minutes: int = 20
     copied: set[str] = field(default_factory=set)  # container file ids present in the current sandbox
+    synced: bool = False  # every container file was copied into the current sandbox (later ones are put at once)
     removed: list[str] = field(default_factory=list)  # paths deleted through the API, to remove from the session
     gone: bool = False  # deleted or expired: no session starts again
 
     def session_ended(self) -> None:
         super().session_ended()
         self.copied.clear()
+        self.synced = False
         self.removed.clear()
 
 

@@ -59,6 +59,7 @@ class Containers(ContainerFiles):
         self.loop: asyncio.AbstractEventLoop | None = None
         self._threads: dict[str, ThreadContainer] = {}  # thread id -> its container
         self._api: dict[str, ApiContainer] = {}  # container id -> an API container in use
+        self._deleting: set[str] = set()  # API containers being deleted now
         self._starting = asyncio.Lock()  # held while a new session is counted against the cap
         self._pending: dict[str, int] = {}  # project id -> sessions starting now
 
@@ -271,9 +272,13 @@ class Containers(ContainerFiles):
     async def delete(self, project_id: str, container_id: str) -> None:
         """Interrupt the container's running code, close its session, drop it and its files."""
         await self._find(project_id, container_id)
-        await self._end(self._api.get(container_id))
-        async with self.db.transaction() as c:
-            blobs = await container_store.delete_container(c, container_id)
+        self._deleting.add(container_id)  # no execution starts meanwhile
+        try:
+            await self._end(self._api.get(container_id))
+            async with self.db.transaction() as c:
+                blobs = await container_store.delete_container(c, container_id)
+        finally:
+            self._deleting.discard(container_id)
         await cfiles.delete_blobs(blobs)
 
     async def _find(self, project_id: str, container_id: str, touch: bool = False):
@@ -295,6 +300,8 @@ class Containers(ContainerFiles):
 
     async def _api_state(self, project_id: str, container_id: str, touch: bool = False) -> ApiContainer:
         row = await self._find_running(project_id, container_id, touch)
+        if container_id in self._deleting:
+            raise NotFound("container", container_id)
         state = self._api.get(container_id)
         if state is None:
             self._forget_unused_api()
