@@ -16,10 +16,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".codeinterp")
     database_url: str | None = None  # default: SQLite file under data_dir
     max_upload_bytes: int = 512 * 1024 * 1024
-<<<<<<< HEAD
     # extensions accepted for purpose "assistants" beyond OpenAI's list, comma-separated ("parquet,tsv")
     upload_extensions: str = ""
-=======
     # Blobs: a local directory under data_dir, or a bucket (s3://bucket/prefix; a prefix codeinterp
     # alone uses), reached with the usual AWS_* variables (keys, region, AWS_ENDPOINT_URL)
     blob_url: str | None = None
@@ -29,7 +27,6 @@ class Settings(BaseSettings):
     # On SQLite (one process) the sweep at start removes them whatever their age.
     blob_orphan_grace_seconds: int = 3600
     blob_sweep_interval_seconds: int = 3600
->>>>>>> wt-ops
 
     # Auth
     api_key: str | None = None  # also accepted, for the default project

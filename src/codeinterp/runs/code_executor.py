@@ -4,14 +4,10 @@ runs) or on an API container (Responses)."""
 import asyncio
 import time
 
-<<<<<<< HEAD
+from codeinterp import metrics
 from codeinterp.runs.container_outputs import store_outputs
 from codeinterp.runs.container_state import ApiContainer, ContainerState, ThreadContainer
 from codeinterp.runs.containers import Containers
-=======
-from codeinterp import metrics
-from codeinterp.runs.containers import ThreadContainer, ThreadContainers
->>>>>>> wt-ops
 from codeinterp.runs.python_tool import SavedOutputs
 from codeinterp.runs.turn_loop import CodeExecutor, Stopped
 from codeinterp.sandbox.interface import OutputCallback

@@ -209,11 +209,7 @@ class Containers(ContainerFiles):
                 log.warning("input file %s is gone; not copied", f.file_id)
             else:
                 await ts.sandbox.put_file(f.path, read_chunks(source))
-<<<<<<< HEAD
-                copied.append(container_store.NewFile(f"/mnt/data/{f.path}", "user", source.stat().st_size, f.file_id))
-=======
-                copied.append((f"/mnt/data/{f.path}", "user", source.size, f.file_id))
->>>>>>> wt-ops
+                copied.append(container_store.NewFile(f"/mnt/data/{f.path}", "user", source.size, f.file_id))
             ts.copied.add(f.file_id)
         if copied:
             async with self.db.transaction() as c:

@@ -21,7 +21,7 @@ from codeinterp.store import files as file_store
 from codeinterp.store import responses as store
 from codeinterp.store.blobs import read_chunks
 from codeinterp.store.db import Database
-from codeinterp.store.errors import InvalidRequest
+from codeinterp.store.errors import InvalidRequest, Unavailable
 from codeinterp.store.ids import new_id, now
 from codeinterp.upstream.client import ChatClient, UpstreamError
 
@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 CANCEL_GRACE_SECONDS = 2.0
 MAX_INPUT_IMAGE_BYTES = 20 * 1024 * 1024
+SHUTDOWN_ERROR = {"code": "server_error",
+                  "message": "The server was shut down or restarted while this response was in progress, so it was stopped."}
 RESTART_ERROR = {"code": "server_error",
                  "message": "The server restarted while this response was in progress, so it was stopped."}
 
@@ -75,6 +77,7 @@ class ResponseEngine:
         self.settings = settings
         self._active: dict[str, ActiveResponse] = {}
         self._stopping = False
+        self._draining = False
 
     async def start(self) -> None:
         async with self.db.transaction() as c:
@@ -82,10 +85,17 @@ class ResponseEngine:
         if failed:
             log.warning("marked %d unfinished responses as failed after a restart", failed)
 
-    def end_streams(self, message: str) -> None:
+    async def drain(self, grace_seconds: float) -> None:
+        """The server is stopping: no response starts any more; those in flight have
+        `grace_seconds` to finish, then those still going end `failed` (see RunEngine.drain)."""
+        self._draining = True
+        tasks = [ar.task for ar in self._active.values() if ar.task is not None and not ar.task.done()]
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace_seconds)
         for ar in list(self._active.values()):
-            ar.emit("error", code="server_error", message=message, param=None)
-            ar.channel.close()
+            if ar.task is not None and not ar.task.done() and not ar.finishing:
+                ar.task.cancel()  # `_drive` ends it failed
+                await asyncio.wait([ar.task], timeout=CANCEL_GRACE_SECONDS * 2)
 
     async def stop(self) -> None:
         self._stopping = True
@@ -99,6 +109,9 @@ class ResponseEngine:
 
     async def create(self, project_id: str, body: dict) -> ActiveResponse:
         """Store the response and start it; the caller streams its channel or waits for `done`."""
+        if self._draining:
+            raise Unavailable("The server is shutting down and starts no new response; retry on another replica "
+                              "or once it is back.")
         if body.get("background") and body.get("store") is False:
             raise InvalidRequest("background responses must be stored: `store` cannot be false.", param="store")
         await self.check_model(body["model"])
@@ -262,7 +275,10 @@ class ResponseEngine:
                 return
             if ar.executing:
                 await self._interrupt(ar)
-            await self._end(ar, recorder, "cancelled")
+            if self._draining and not ar.cancel_requested:
+                await self._end(ar, recorder, "failed", error=SHUTDOWN_ERROR)
+            else:
+                await self._end(ar, recorder, "cancelled")
         except Stopped as stop:
             error = stop.last_error if stop.status == "failed" else None
             status = "incomplete" if stop.status in ("incomplete", "expired") else "failed"

@@ -40,22 +40,15 @@ class RunWorker:
         self.db: Database | None = None
         self.sandboxes: SandboxBackend | None = None
         self.engine: RunEngine | None = None
-<<<<<<< HEAD
         self.responses: ResponseEngine | None = None
-
-    def end_streams(self, message: str) -> None:
-        """From any thread: end the open run streams with an error event (see RunEngine.end_streams)."""
-        if self.engine is not None and not self.loop.is_closed():
-            self.loop.call_soon_threadsafe(self.engine.end_streams, message)
-        if self.responses is not None and not self.loop.is_closed():
-            self.loop.call_soon_threadsafe(self.responses.end_streams, message)
-=======
         self._draining: concurrent.futures.Future | None = None
 
     def drain(self, grace_seconds: float) -> None:
         """From any thread (the server got SIGTERM): see RunEngine.drain; `stop` waits for it."""
         if self.engine is not None and self._draining is None and not self.loop.is_closed():
-            self._draining = asyncio.run_coroutine_threadsafe(self.engine.drain(grace_seconds), self.loop)
+            async def drain_both() -> None:
+                await asyncio.gather(self.engine.drain(grace_seconds), self.responses.drain(grace_seconds))
+            self._draining = asyncio.run_coroutine_threadsafe(drain_both(), self.loop)
 
     async def check_sandboxes(self) -> None:
         """Raises when the worker's loop does not answer or the sandbox backend cannot make sessions."""
@@ -69,7 +62,6 @@ class RunWorker:
         if self.engine is not None:
             counts["runs_active"] = self.engine.active_runs
         return counts
->>>>>>> wt-ops
 
     async def _call(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
         """Run a coroutine on the worker's loop and wait for it here (cancelling it if this is cancelled)."""
