@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 CANCEL_GRACE_SECONDS = 2.0
 MAX_INPUT_IMAGE_BYTES = 20 * 1024 * 1024
 SHUTDOWN_ERROR = {"code": "server_error",
-                  "message": "The server was shut down or restarted while this response was in progress, so it was stopped."}
+                  "message": "The server was shut down or restarted while this response was in progress, "
+                             "so it was stopped."}
 RESTART_ERROR = {"code": "server_error",
                  "message": "The server restarted while this response was in progress, so it was stopped."}
 
