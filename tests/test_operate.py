@@ -192,3 +192,25 @@ def test_sigterm_fails_a_run_still_going_after_the_grace_period(tmp_path, upstre
             assert "marked" not in proc.log()
     finally:
         proc.stop()
+
+
+def test_sigterm_fails_a_response_still_going_after_the_grace_period(tmp_path, upstream):
+    proc = start_server(tmp_path, env={"CODEINTERP_MODEL_BASE_URL": upstream.base_url,
+                                       "CODEINTERP_SHUTDOWN_GRACE_SECONDS": "1"})
+    try:
+        with make_client(proc) as client:
+            marker = "executing-" + secrets.token_hex(8)
+            upstream.script([python(f"import time\nopen('/mnt/data/{marker}', 'w').close()\ntime.sleep(120)")])
+            response = client.responses.create(model="scripted-model", input="Sleep long.", background=True,
+                                               tools=[{"type": "code_interpreter", "container": {"type": "auto"}}])
+            wait_for(lambda: executing(marker), timeout=120)
+            proc.proc.send_signal(signal.SIGTERM)
+            assert proc.proc.wait(120) in (0, -signal.SIGTERM)
+            assert "marked" not in proc.log()  # ended by this process, not left for the next start
+            proc.start()
+            after = client.responses.retrieve(response.id)
+            assert after.status == "failed" and after.error.code == "server_error"
+            assert "shut down" in after.error.message
+            assert [item.status for item in after.output] == ["incomplete"]
+    finally:
+        proc.stop()
