@@ -76,8 +76,13 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _remove_tree(directory: Path) -> None:
-    """Kill every process in a group and the groups below it, and remove them, bottom-up."""
-    for child in [p for p in directory.iterdir() if p.is_dir()]:
+    """Kill every process in a group and the groups below it, and remove them, bottom-up (a group
+    another process removes meanwhile is simply gone)."""
+    try:
+        children = [p for p in directory.iterdir() if p.is_dir()]
+    except FileNotFoundError:
+        return
+    for child in children:
         _remove_tree(child)
     deadline = time.monotonic() + 2.0
     while True:
