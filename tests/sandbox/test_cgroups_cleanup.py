@@ -40,8 +40,6 @@ def test_stale_manager_groups_go_at_start_and_own_groups_at_stop(tmp_path):
 def test_a_group_removed_meanwhile_by_another_server_is_simply_gone(tmp_path):
     """Two servers starting at once both clean up stale groups: one may remove a group while the
     other walks it (this raised FileNotFoundError and stopped a server's start)."""
-    from codeinterp.sandbox.bwrap import cgroups
-
     vanished = tmp_path / "1-gone"
     cgroups._remove_tree(vanished)  # no error
     assert not vanished.exists()
