@@ -1,15 +1,15 @@
 """/v1/containers/{container_id}/files: create (multipart `file` or JSON `file_id`), list,
 retrieve, delete, content. The containers service puts files into a running session."""
 
-import asyncio
 import json
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
 from codeinterp.api.auth import current_project
 from codeinterp.api.errors import APIError
+from codeinterp.api.files import attachment
 from codeinterp.api.pagination import ListQuery
 from codeinterp.api.schemas.common import ErrorResponse
 from codeinterp.api.schemas.containers import (
@@ -58,15 +58,15 @@ async def create_container_file(container_id: str, request: Request,
             raise QuotaExceeded(quota)
         if upload.blob is None:
             raise InvalidRequest("Missing required parameter: 'file' (or send JSON with 'file_id').", param="file")
-        await asyncio.to_thread(upload.blob.commit, cfile_id)
+        await upload.blob.commit(cfile_id)
     except BaseException:
-        upload.discard()
+        await upload.discard()
         raise
     try:
         return await containers.add_file(project_id, container_id, NewFile(
             cfiles.upload_path(upload.filename), "user", upload.blob.size, id=cfile_id))
     except BaseException:
-        await asyncio.to_thread(store.delete, cfile_id)
+        await store.delete_async(cfile_id)
         raise
 
 
@@ -107,14 +107,14 @@ async def delete_container_file(container_id: str, file_id: str, request: Reques
 
 
 @router.get("/{container_id}/files/{file_id}/content", operation_id="RetrieveContainerFileContent",
-            response_class=FileResponse, responses={200: {"description": "The file's bytes", "content": {
+            response_class=StreamingResponse, responses={200: {"description": "The file's bytes", "content": {
                 "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}})
 async def container_file_content(container_id: str, file_id: str, request: Request,
-                                 project_id: str = Depends(current_project)) -> FileResponse:
+                                 project_id: str = Depends(current_project)) -> StreamingResponse:
     row = await request.app.state.containers.get_file(project_id, container_id, file_id)
-    path = cfiles.blob_path(row)
-    if not path.is_file():  # a file copied in by id whose Files API file was deleted since
+    blob = await cfiles.stored_blob(row)
+    if blob is None:  # a file copied in by id whose Files API file was deleted since
         raise NotFound("container file", file_id)
     name = row.path.rsplit("/", 1)[-1]
-    return FileResponse(path, media_type=file_store.mime_type_for(name), filename=name,
-                        content_disposition_type="attachment")
+    return StreamingResponse(blob.chunks(), media_type=file_store.mime_type_for(name), headers={
+        "content-length": str(blob.size), "content-disposition": attachment(name)})

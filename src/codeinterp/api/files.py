@@ -109,7 +109,8 @@ async def delete_file(file_id: str, project_id: str = Depends(current_project),
     return {"id": file_id, "object": "file", "deleted": True}
 
 
-def _attachment(filename: str) -> str:
+def attachment(filename: str) -> str:
+    """A Content-Disposition naming the file (RFC 5987 encoded when it is not plain ASCII)."""
     quoted = quote(filename)
     return f"attachment; filename*=utf-8''{quoted}" if quoted != filename else f'attachment; filename="{filename}"'
 
@@ -123,4 +124,4 @@ async def download_file(file_id: str, project_id: str = Depends(current_project)
     if blob is None:
         raise NotFound("file", file_id)
     return StreamingResponse(blob.chunks(), media_type=row.mime_type, headers={
-        "content-length": str(blob.size), "content-disposition": _attachment(row.filename.rsplit("/", 1)[-1])})
+        "content-length": str(blob.size), "content-disposition": attachment(row.filename.rsplit("/", 1)[-1])})

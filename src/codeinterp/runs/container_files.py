@@ -10,7 +10,6 @@ from codeinterp.sandbox.types import SessionClosed
 from codeinterp.store import container_files as cfiles
 from codeinterp.store import containers as container_store
 from codeinterp.store import files as file_store
-from codeinterp.store.blobs import read_chunks
 from codeinterp.store.errors import QuotaExceeded
 from codeinterp.store.pagination import PageQuery
 
@@ -47,9 +46,9 @@ class ContainerFiles:
         async with self.db.transaction() as c:
             rows = [r for r in await cfiles.files_of(c, state.container_id) if r.id not in state.copied]
         for row in rows:
-            source = cfiles.blob_path(row)
-            if source.is_file():
-                await state.sandbox.put_file(cfiles.relative(row.path), read_chunks(source))
+            source = await cfiles.stored_blob(row)
+            if source is not None:
+                await state.sandbox.put_file(cfiles.relative(row.path), source.chunks())
             else:
                 log.warning("container file %s has no bytes (its file was deleted); not copied", row.id)
             state.copied.add(row.id)
@@ -75,7 +74,9 @@ class ContainerFiles:
         sandbox = state.sandbox
         if sandbox is not None and self.sandboxes.get(sandbox.id) is not None:
             try:
-                await sandbox.put_file(cfiles.relative(row.path), read_chunks(cfiles.blob_path(row)))
+                source = await cfiles.stored_blob(row)
+                if source is not None:
+                    await sandbox.put_file(cfiles.relative(row.path), source.chunks())
                 state.copied.add(row.id)
             except SessionClosed:  # copied into the next session when it starts
                 pass

@@ -19,7 +19,6 @@ from codeinterp.runs.responses_run import ActiveResponse, ResponsesRecorder
 from codeinterp.runs.turn_loop import Cancelled, Stopped, TurnLoop, TurnParameters
 from codeinterp.store import files as file_store
 from codeinterp.store import responses as store
-from codeinterp.store.blobs import read_chunks
 from codeinterp.store.db import Database
 from codeinterp.store.errors import InvalidRequest, Unavailable
 from codeinterp.store.ids import new_id, now
@@ -241,9 +240,9 @@ class ResponseEngine:
         for file_id in ids:
             async with self.db.session() as s:
                 source = await file_store.content_source(s, project_id, file_id)
-            if source is None or source.stat().st_size > MAX_INPUT_IMAGE_BYTES:
+            if source is None or source.size > MAX_INPUT_IMAGE_BYTES:
                 continue
-            data = b"".join([chunk async for chunk in read_chunks(source)])
+            data = b"".join([chunk async for chunk in source.chunks()])
             urls[file_id] = "data:image/png;base64," + base64.b64encode(data).decode()
         return urls
 

@@ -4,11 +4,11 @@ the blobs behind them (see `codeinterp.store.containers` for which blob backs a 
 import asyncio
 import posixpath
 import secrets
-from pathlib import Path
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from codeinterp.store.blobs import StoredBlob
 from codeinterp.store.containers import DATA_DIR, ContainerFile, NewFile
 from codeinterp.store.files import blob_store, get_file
 from codeinterp.store.ownership import get_owned
@@ -26,8 +26,10 @@ def blob_name(row: ContainerFile) -> str:
     return row.file_id or row.id
 
 
-def blob_path(row: ContainerFile) -> Path:
-    return blob_store().path(blob_name(row))
+async def stored_blob(row: ContainerFile) -> StoredBlob | None:
+    """The bytes behind a row, or None when they are gone (a file copied in by id whose Files API
+    file was deleted since)."""
+    return await blob_store().stat(blob_name(row))
 
 
 def relative(path: str) -> str:
