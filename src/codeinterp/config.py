@@ -75,6 +75,15 @@ class Settings(BaseSettings):
     container_max_memory: Literal["1g", "4g", "16g", "64g"] = "16g"  # the largest memory_limit a container may ask
     sandbox_uid_base: int = 1_500_000_000  # each session runs as its own uid, drawn from 2^24 uids from here
 
+    # Sandbox hosts (`codeinterp sandbox-host`) and the `remote` backend that spreads sessions over them
+    sandbox_host_secret: str | None = None  # shared by the hosts and the servers; a host refuses to run without it
+    sandbox_hosts: str = ""  # the remote backend's hosts, comma-separated base URLs (http:// or https://)
+    # mTLS: a host serves TLS with this certificate and key and requires client certificates signed by the CA
+    # (sandbox_tls_ca); the remote backend trusts hosts signed by that CA and presents its own certificate
+    sandbox_tls_cert: Path | None = None
+    sandbox_tls_key: Path | None = None
+    sandbox_tls_ca: Path | None = None
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
