@@ -3,6 +3,7 @@
 import os
 import secrets
 import signal
+import ssl
 import subprocess
 import time
 from pathlib import Path
@@ -15,8 +16,10 @@ SECRET = "test-secret-" + secrets.token_hex(16)
 
 
 class SandboxHostProcess:
-    def __init__(self, tmp_path: Path, env: dict | None = None) -> None:
+    def __init__(self, tmp_path: Path, env: dict | None = None, tls: dict | None = None) -> None:
+        """`tls`: {"ca": ..., "cert": ..., "key": ...} for a host that serves mTLS (the client's certificate)."""
         self.tmp_path = Path(tmp_path)
+        self.tls = tls
         self.port = free_port()
         self.env = {**os.environ, "CODEINTERP_DATA_DIR": str(self.tmp_path / "data"),
                     "CODEINTERP_SANDBOX_HOST_SECRET": SECRET, "CODEINTERP_SANDBOX_WARM_SESSIONS": "1", **(env or {})}
@@ -25,7 +28,15 @@ class SandboxHostProcess:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    def _get(self, path: str, timeout: float) -> httpx.Response:
+        verify = True
+        if self.tls:
+            verify = ssl.create_default_context(cafile=str(self.tls["ca"]))
+            verify.load_cert_chain(str(self.tls["cert"]), str(self.tls["key"]))
+        return httpx.get(self.url + path, headers={"Authorization": f"Bearer {SECRET}"}, timeout=timeout,
+                         verify=verify)
 
     def start(self, timeout: float = 60) -> "SandboxHostProcess":
         with open(self.log_path, "ab") as log:
@@ -36,7 +47,7 @@ class SandboxHostProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"sandbox host exited with {self.proc.returncode}:\n{self.log()}")
             try:
-                answer = httpx.get(self.url + "/health", headers={"Authorization": f"Bearer {SECRET}"}, timeout=1)
+                answer = self._get("/health", timeout=1)
                 if answer.status_code == 200 and answer.json()["ready"]:
                     return self
             except httpx.HTTPError:
@@ -46,7 +57,7 @@ class SandboxHostProcess:
         raise RuntimeError(f"sandbox host did not become ready within {timeout}s:\n{self.log()}")
 
     def health(self) -> dict:
-        return httpx.get(self.url + "/health", headers={"Authorization": f"Bearer {SECRET}"}, timeout=5).json()
+        return self._get("/health", timeout=5).json()
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -88,8 +88,13 @@ class RemoteSession(SandboxSession):
         started = time.monotonic()
         outputs: list[OutputEvent] = []
 
-        async def emit(event: OutputEvent) -> None:
-            outputs.append(event)
+        async def emit(event: OutputEvent) -> None:  # outputs kept as the host keeps them: one per run of a stream
+            last = outputs[-1] if outputs else None
+            if last is not None and event.kind in ("stdout", "stderr") and last.kind == event.kind:
+                last.text += event.text
+            else:
+                outputs.append(OutputEvent(kind=event.kind, text=event.text, png=event.png, ename=event.ename,
+                                           evalue=event.evalue))
             if on_output is not None and asyncio.iscoroutine(maybe := on_output(event)):
                 await maybe
 
