@@ -13,6 +13,7 @@ sessions: they close, and their callers are told their state was lost.
 import asyncio
 import contextlib
 import logging
+import socket
 import ssl
 from dataclasses import dataclass, field
 
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 
 HEALTH_INTERVAL = 2.0
 HEALTH_TIMEOUT = httpx.Timeout(3.0)
+# A request's body leaves at once rather than waiting for the ACK of its headers (Nagle's algorithm).
+NO_DELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
 CREATE_TIMEOUT = httpx.Timeout(10.0, read=120.0)  # a host's first session waits for its warm parent
 
 
@@ -76,8 +79,10 @@ class RemoteBackend(SandboxBackend):
             raise SandboxError("The remote sandbox backend needs CODEINTERP_SANDBOX_HOST_SECRET, the hosts' secret.")
         headers = {wire.SECRET_HEADER: f"Bearer {self.settings.sandbox_host_secret}"}
         verify = tls_context(self.settings)
-        self.hosts = [Host(url, httpx.AsyncClient(base_url=url, headers=headers, verify=verify,
-                                                  timeout=HEALTH_TIMEOUT)) for url in urls]
+        self.hosts = [Host(url, httpx.AsyncClient(base_url=url, headers=headers, timeout=HEALTH_TIMEOUT,
+                                                  transport=httpx.AsyncHTTPTransport(verify=verify,
+                                                                                     socket_options=NO_DELAY)))
+                      for url in urls]
         self._first_round = asyncio.create_task(self._check_all())
         self._watcher = asyncio.create_task(self._watch())
 

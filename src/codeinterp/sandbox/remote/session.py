@@ -102,14 +102,17 @@ class RemoteSession(SandboxSession):
             async with self.host.client.stream("POST", self._url + "/execute", json={"code": code, "timeout": timeout},
                                                timeout=STREAM_TIMEOUT) as response:
                 await self._raise_for(response)
-                async for line in response.aiter_lines():
+                result = None
+                async for line in response.aiter_lines():  # read to its end: the connection is kept for reuse
                     message = json.loads(line) if line else {}
                     if "output" in message:
                         await emit(wire.output_from_json(message["output"]))
                     elif "result" in message:
-                        return wire.result_from_json(message["result"])
+                        result = wire.result_from_json(message["result"])
                     elif "error" in message:
                         await self._raise_for(httpx.Response(400, json=message))
+                if result is not None:
+                    return result
         except (httpx.TransportError, ValueError, KeyError) as error:
             if self.closed:
                 raise SessionClosed(f"Session {self.id} was closed while it ran code.") from error
