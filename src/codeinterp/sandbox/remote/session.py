@@ -67,10 +67,14 @@ class RemoteSession(SandboxSession):
         raise error
 
     async def _lost(self, error: Exception) -> None:
-        """The host did not answer: this session is gone (and the host is checked at once)."""
+        """The host did not answer: this session is gone (and the host is checked at once). A host
+        that answers again is asked to close it, so that it does not live on there unused."""
         self.closed = True
         self.backend.forget(self)
         await self.backend.check_host(self.host)
+        if self.host.up:
+            with contextlib.suppress(httpx.HTTPError):
+                await self.host.client.delete(self._url)
 
     # ---- execution -----------------------------------------------------------------------
 
