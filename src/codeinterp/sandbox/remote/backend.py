@@ -34,6 +34,10 @@ NO_DELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
 CREATE_TIMEOUT = httpx.Timeout(10.0, read=120.0)  # a host's first session waits for its warm parent
 
 
+class HostUnreachable(SandboxError):
+    """A sandbox host did not answer."""
+
+
 @dataclass(eq=False)
 class Host:
     url: str
@@ -70,6 +74,7 @@ class RemoteBackend(SandboxBackend):
         self._sessions: dict[str, RemoteSession] = {}
         self._watcher: asyncio.Task | None = None
         self._first_round: asyncio.Task | None = None
+        self._verify: ssl.SSLContext | bool | None = None
 
     async def start(self) -> None:
         urls = host_urls(self.settings)
@@ -77,14 +82,17 @@ class RemoteBackend(SandboxBackend):
             raise SandboxError("The remote sandbox backend needs CODEINTERP_SANDBOX_HOSTS (comma-separated URLs).")
         if not self.settings.sandbox_host_secret:
             raise SandboxError("The remote sandbox backend needs CODEINTERP_SANDBOX_HOST_SECRET, the hosts' secret.")
-        headers = {wire.SECRET_HEADER: f"Bearer {self.settings.sandbox_host_secret}"}
-        verify = tls_context(self.settings)
-        self.hosts = [Host(url, httpx.AsyncClient(base_url=url, headers=headers, timeout=HEALTH_TIMEOUT,
-                                                  transport=httpx.AsyncHTTPTransport(verify=verify,
-                                                                                     socket_options=NO_DELAY)))
-                      for url in urls]
+        self.hosts = [self.make_host(url) for url in urls]
         self._first_round = asyncio.create_task(self._check_all())
         self._watcher = asyncio.create_task(self._watch())
+
+    def make_host(self, url: str) -> Host:
+        """A host at this URL, with its own client (the shared secret, TLS when set)."""
+        if self._verify is None:
+            self._verify = tls_context(self.settings)
+        headers = {wire.SECRET_HEADER: f"Bearer {self.settings.sandbox_host_secret}"}
+        transport = httpx.AsyncHTTPTransport(verify=self._verify, socket_options=NO_DELAY)
+        return Host(url, httpx.AsyncClient(base_url=url, headers=headers, timeout=HEALTH_TIMEOUT, transport=transport))
 
     async def stop(self) -> None:
         for task in (self._watcher, self._first_round):
@@ -104,33 +112,40 @@ class RemoteBackend(SandboxBackend):
             raise SandboxError("The sandbox backend was not started.")
         await asyncio.shield(self._first_round)
         expiry = expiry_seconds if expiry_seconds is not None else self.settings.sandbox_idle_expiry_seconds
-        body = {"limits": wire.limits_to_json(limits) if limits else None, "expiry_seconds": expiry}
         if not any(host.up for host in self.hosts):
             await self._check_all()  # perhaps back since the last look
         full = 0
         for host in sorted((h for h in self.hosts if h.up), key=lambda h: h.load):
             try:
-                response = await host.client.post("/sessions", json=body, timeout=CREATE_TIMEOUT)
-            except httpx.TransportError as error:
-                log.warning("sandbox host %s did not answer a new session: %s", host.url, error)
-                self._host_lost(host)
-                continue
-            answer = response.json() if response.headers.get("content-type") == "application/json" else {}
-            if response.status_code == 429:
+                return await self.open_session(host, limits, expiry)
+            except SessionLimitReached:
                 full += 1
+            except HostUnreachable:
                 continue
-            if response.status_code != 200:
-                raise wire.error_from(answer)
-            if answer.get("host_id") != host.host_id:
-                self._host_lost(host)  # restarted since it was last seen: what we held there is gone
-            self._update(host, answer)
-            session = RemoteSession(self, host, answer["id"], wire.limits_from_json(answer["limits"]), expiry)
-            self._sessions[session.id] = session
-            host.ours.add(session)
-            return session
         if full:
             raise SessionLimitReached("Every sandbox host runs as many sessions as it may; try again when one ends.")
         raise SandboxError("No sandbox host answers; sessions cannot start.")
+
+    async def open_session(self, host: Host, limits: Limits | None, expiry: float) -> RemoteSession:
+        """A new session on this host. Raises `HostUnreachable` (the host is then lost) or the
+        host's error (`SessionLimitReached` when it is full)."""
+        body = {"limits": wire.limits_to_json(limits) if limits else None, "expiry_seconds": expiry}
+        try:
+            response = await host.client.post("/sessions", json=body, timeout=CREATE_TIMEOUT)
+        except httpx.TransportError as error:
+            log.warning("sandbox host %s did not answer a new session: %s", host.url, error)
+            self._host_lost(host)
+            raise HostUnreachable(f"The sandbox host {host.url} does not answer.") from error
+        answer = response.json() if response.headers.get("content-type") == "application/json" else {}
+        if response.status_code != 200:
+            raise wire.error_from(answer)
+        if answer.get("host_id") != host.host_id:
+            self._host_lost(host)  # restarted since it was last seen: what we held there is gone
+        self._update(host, answer)
+        session = RemoteSession(self, host, answer["id"], wire.limits_from_json(answer["limits"]), expiry)
+        self._sessions[session.id] = session
+        host.ours.add(session)
+        return session
 
     def get(self, session_id: str) -> RemoteSession | None:
         session = self._sessions.get(session_id)
