@@ -1,9 +1,11 @@
 """All of codeinterp's settings: one object, read from `CODEINTERP_*` environment variables."""
 
+import socket
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -83,6 +85,16 @@ class Settings(BaseSettings):
     sandbox_tls_cert: Path | None = None
     sandbox_tls_key: Path | None = None
     sandbox_tls_ca: Path | None = None
+
+    # The `kubernetes` backend: one session = one pod running `codeinterp sandbox-host`, claimed from a
+    # kubernetes-sigs/agent-sandbox SandboxWarmPool (one pool per container memory tier: PREFIX-1g, -4g, ...)
+    sandbox_k8s_namespace: str = "default"
+    sandbox_k8s_kubeconfig: Path | None = None  # None: the pod's in-cluster configuration
+    sandbox_k8s_pool_prefix: str = "codeinterp-sandbox"
+    sandbox_k8s_port: int = 8100  # where the sandbox pods' `codeinterp sandbox-host` listens
+    sandbox_k8s_ready_timeout_seconds: float = 120.0  # a claim not ready by then is deleted and the session fails
+    sandbox_k8s_claim_lifetime_seconds: float = 86400.0  # each claim's shutdownTime: the backstop for orphans
+    sandbox_k8s_replica: str = Field(default_factory=socket.gethostname)  # labels this server's claims
 
     @property
     def resolved_database_url(self) -> str:

@@ -70,11 +70,13 @@ class RemoteSession(SandboxSession):
         """The host did not answer: this session is gone (and the host is checked at once). A host
         that answers again is asked to close it, so that it does not live on there unused."""
         self.closed = True
-        self.backend.forget(self)
-        await self.backend.check_host(self.host)
-        if self.host.up:
-            with contextlib.suppress(httpx.HTTPError):
-                await self.host.client.delete(self._url)
+        try:
+            await self.backend.check_host(self.host)
+            if self.host.up:
+                with contextlib.suppress(httpx.HTTPError):
+                    await self.host.client.delete(self._url)
+        finally:
+            self.backend.forget(self)
 
     # ---- execution -----------------------------------------------------------------------
 
@@ -181,9 +183,11 @@ class RemoteSession(SandboxSession):
         if self.closed:
             return
         self.closed = True
-        self.backend.forget(self)
-        with contextlib.suppress(httpx.HTTPError):
-            await self.host.client.delete(self._url)
+        try:
+            with contextlib.suppress(httpx.HTTPError):
+                await self.host.client.delete(self._url)
+        finally:
+            self.backend.forget(self)
 
     def lose(self) -> None:
         """Its host is gone: the session is closed here without asking the host."""
