@@ -5,6 +5,8 @@ speaks agent-sandbox's SandboxClaim, with the sandbox pod's process for real: a
 A real cluster (kind + agent-sandbox + the files in deploy/kubernetes/) is not reachable here;
 see deploy/kubernetes/README.md for the walkthrough that runs a session on one."""
 
+import os
+
 import pytest
 
 pytest.importorskip("kubernetes_asyncio")
@@ -122,3 +124,25 @@ def test_a_pod_that_dies_mid_cell_ends_the_cell_and_its_claim(fake, tmp_path_fac
     finally:
         harness.close()
         doomed.stop()
+
+
+@pytest.mark.kubernetes_cluster
+@pytest.mark.skipif(not os.environ.get("CODEINTERP_TEST_KUBECONFIG"),
+                    reason="needs a real cluster: see deploy/kubernetes/README.md, 'The real-cluster test'")
+def test_a_session_on_a_real_cluster(tmp_path):
+    """One session on a real cluster with agent-sandbox and deploy/kubernetes/ applied: claim, run
+    code, read a file, close (and the claim goes)."""
+    harness = SandboxHarness(tmp_path, sandbox_warm_sessions=0, sandbox_backend="kubernetes",
+                             sandbox_k8s_kubeconfig=os.environ["CODEINTERP_TEST_KUBECONFIG"],
+                             sandbox_k8s_namespace=os.environ.get("CODEINTERP_TEST_K8S_NAMESPACE", "codeinterp"),
+                             sandbox_host_secret=os.environ["CODEINTERP_TEST_SANDBOX_HOST_SECRET"],
+                             sandbox_k8s_replica="real-cluster-test", sandbox_k8s_ready_timeout_seconds=300)
+    try:
+        session = harness.session()
+        result = harness.execute(session, "import pandas as pd\nopen('out.txt', 'w').write('ok')\n6 * 7")
+        assert result.status == "ok" and result.text == "42\n", result.outputs
+        assert [f.path for f in result.files_changed] == ["out.txt"]
+        harness.run(session.close())
+        assert harness.backend.get(session.id) is None
+    finally:
+        harness.close()
