@@ -8,6 +8,7 @@ import subprocess
 import httpx
 import pytest
 
+from codeinterp.sandbox.interface import read_all
 from codeinterp.sandbox.remote import wire
 from codeinterp.sandbox.types import FileTooLarge, SessionClosed
 from tests.helpers.sandbox_hosts import SECRET, SandboxHostProcess, remote_settings, start_hosts
@@ -169,3 +170,14 @@ def make_certificates(directory):
         openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
                 "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext")
     return {name: directory / name for name in ("ca.pem", "host.pem", "host.key", "client.pem", "client.key")}
+
+
+def test_a_name_that_is_not_utf8_crosses_the_wire_whole(remote):
+    session = remote.session()
+    assert remote.execute(session, "open(b'caf\\xe9 & co?.txt', 'wb').write(b'bytes')").status == "ok"
+    (listed,) = remote.run(session.list_files())
+    assert listed.path == b"caf\xe9 & co?.txt".decode("utf-8", "surrogateescape")
+    assert remote.run(read_all(session, listed.path)) == b"bytes"
+    remote.run(session.put_file(listed.path, b"replaced"))
+    assert remote.execute(session, "open(b'caf\\xe9 & co?.txt', 'rb').read()").text == "b'replaced'\n"
+    remote.run(session.close())

@@ -154,7 +154,8 @@ class RemoteBackend(SandboxBackend):
         return session
 
     def forget(self, session: RemoteSession) -> None:
-        self._sessions.pop(session.id, None)
+        if self._sessions.pop(session.id, None) is not None:
+            session.host.sessions = max(0, session.host.sessions - 1)  # until the next health check says
         session.host.ours.discard(session)
 
     # ---- hosts ---------------------------------------------------------------------------
