@@ -28,6 +28,26 @@ LOST_NOTICE = ("[the sandbox host of this session was lost; the session ended an
                "imports and files in /mnt/data) is lost; a new session starts on next use]")
 
 
+class BadAnswer(Exception):
+    """A line of an execution's answer that is not what the wire says (a host gone wrong)."""
+
+
+def _parse(line: str) -> tuple[str, object]:
+    """One line of an execution's answer: ("output", OutputEvent), ("result", ExecutionResult),
+    ("error", the error object) or ("", None) for a heartbeat or an empty line."""
+    try:
+        message = json.loads(line) if line else {}
+        if "output" in message:
+            return "output", wire.output_from_json(message["output"])
+        if "result" in message:
+            return "result", wire.result_from_json(message["result"])
+        if "error" in message:
+            return "error", message
+        return "", None
+    except (ValueError, KeyError, TypeError) as error:
+        raise BadAnswer(f"The sandbox host sent {line[:200]!r}.") from error
+
+
 class RemoteSession(SandboxSession):
     def __init__(self, backend: "RemoteBackend", host: "Host", session_id: str, limits: Limits,
                  expiry_seconds: float) -> None:
@@ -110,16 +130,16 @@ class RemoteSession(SandboxSession):
                 await self._raise_for(response)
                 result = None
                 async for line in response.aiter_lines():  # read to its end: the connection is kept for reuse
-                    message = json.loads(line) if line else {}
-                    if "output" in message:
-                        await emit(wire.output_from_json(message["output"]))
-                    elif "result" in message:
-                        result = wire.result_from_json(message["result"])
-                    elif "error" in message:
-                        await self._raise_for(httpx.Response(400, json=message))
+                    kind, value = _parse(line)
+                    if kind == "output":
+                        await emit(value)
+                    elif kind == "result":
+                        result = value
+                    elif kind == "error":
+                        await self._raise_for(httpx.Response(400, json=value))
                 if result is not None:
                     return result
-        except (httpx.TransportError, ValueError, KeyError) as error:
+        except (httpx.TransportError, BadAnswer) as error:
             if self.closed:
                 raise SessionClosed(f"Session {self.id} was closed while it ran code.") from error
             await self._lost(error)
