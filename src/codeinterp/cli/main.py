@@ -109,6 +109,7 @@ def packages_download(requirements: list[str] = typer.Argument(..., help="NAME o
 
     raise typer.Exit(download_packages(requirements))
 
+
 @app.command("sandbox-host")
 def sandbox_host(
     listen: str = typer.Option("127.0.0.1:8100", help="HOST:PORT to listen on"),
