@@ -48,6 +48,7 @@ def harness_for(fake, pod, tmp_path, **settings) -> SandboxHarness:
 def test_a_session_is_a_claim_on_its_tier_pool_and_ends_with_it(fake, pod, tmp_path):
     harness = harness_for(fake, pod, tmp_path)
     try:
+        harness.run(harness.backend.check())  # the API answers
         session = harness.session()
         (claim,) = fake.created
         assert claim["spec"]["warmPoolRef"] == {"name": "codeinterp-sandbox-1g"}

@@ -10,7 +10,7 @@ import pytest
 
 from codeinterp.sandbox.interface import read_all
 from codeinterp.sandbox.remote import wire
-from codeinterp.sandbox.types import FileTooLarge, SessionClosed
+from codeinterp.sandbox.types import FileTooLarge, SandboxError, SessionClosed
 from tests.helpers.sandbox_hosts import SECRET, SandboxHostProcess, remote_settings, start_hosts
 from tests.helpers.server import CLI
 from tests.sandbox.conftest import SandboxHarness
@@ -121,8 +121,12 @@ def test_a_restarted_host_loses_its_sessions(tmp_path_factory):
     try:
         session = harness.session()
         harness.execute(session, "x = 1")
+        assert harness.backend.counts() == {"live_sessions": 1}
         host.stop()
+        with pytest.raises(SandboxError, match="No sandbox host answers"):
+            harness.run(harness.backend.check())  # what /readyz asks
         host.start()
+        harness.run(harness.backend.check())
         harness.run(harness.backend.check_host(session.host))  # what the backend's watch does every few seconds
         assert session.closed and harness.backend.get(session.id) is None
         fresh = harness.session()

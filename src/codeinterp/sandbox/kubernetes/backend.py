@@ -44,6 +44,13 @@ class KubernetesBackend(RemoteBackend):
         except Exception:  # noqa: BLE001 - their shutdownTime ends them anyway
             log.exception("deleting the sandbox claims left by this replica failed")
 
+    async def check(self) -> None:
+        """The Kubernetes API answers (each pod is checked with its session)."""
+        try:
+            await self.claims.list_some()
+        except Exception as error:  # noqa: BLE001 - whatever it is, the operator reads it
+            raise SandboxError(f"The Kubernetes API does not answer: {error}") from error
+
     async def stop(self) -> None:
         await super().stop()
         if self._ending:

@@ -129,6 +129,10 @@ class Claims:
             if error.status != 404:
                 raise
 
+    async def list_some(self) -> None:
+        """One claim at most, to see that the API answers."""
+        await self.objects.list_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, limit=1)
+
     async def delete_leftovers(self) -> list[str]:
         """Delete claims this server's replica made before it restarted (their sessions are gone
         with its memory); names deleted."""

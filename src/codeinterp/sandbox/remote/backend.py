@@ -158,6 +158,14 @@ class RemoteBackend(SandboxBackend):
             session.host.sessions = max(0, session.host.sessions - 1)  # until the next health check says
         session.host.ours.discard(session)
 
+    async def check(self) -> None:
+        await self._check_all()
+        if not any(host.up for host in self.hosts):
+            raise SandboxError("No sandbox host answers (" + ", ".join(host.url for host in self.hosts) + ").")
+
+    def counts(self) -> dict[str, int]:
+        return {"live_sessions": len(self._sessions)}
+
     # ---- hosts ---------------------------------------------------------------------------
 
     async def _watch(self) -> None:
