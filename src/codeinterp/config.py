@@ -1,9 +1,11 @@
 """All of codeinterp's settings: one object, read from `CODEINTERP_*` environment variables."""
 
+import socket
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -74,6 +76,25 @@ class Settings(BaseSettings):
     sandbox_total_memory_mb: int | None = None  # all sandboxes together; default: 3/4 of the host's memory
     container_max_memory: Literal["1g", "4g", "16g", "64g"] = "16g"  # the largest memory_limit a container may ask
     sandbox_uid_base: int = 1_500_000_000  # each session runs as its own uid, drawn from 2^24 uids from here
+
+    # Sandbox hosts (`codeinterp sandbox-host`) and the `remote` backend that spreads sessions over them
+    sandbox_host_secret: str | None = None  # shared by the hosts and the servers; a host refuses to run without it
+    sandbox_hosts: str = ""  # the remote backend's hosts, comma-separated base URLs (http:// or https://)
+    # mTLS: a host serves TLS with this certificate and key and requires client certificates signed by the CA
+    # (sandbox_tls_ca); the remote backend trusts hosts signed by that CA and presents its own certificate
+    sandbox_tls_cert: Path | None = None
+    sandbox_tls_key: Path | None = None
+    sandbox_tls_ca: Path | None = None
+
+    # The `kubernetes` backend: one session = one pod running `codeinterp sandbox-host`, claimed from a
+    # kubernetes-sigs/agent-sandbox SandboxWarmPool (one pool per container memory tier: PREFIX-1g, -4g, ...)
+    sandbox_k8s_namespace: str = "default"
+    sandbox_k8s_kubeconfig: Path | None = None  # None: the pod's in-cluster configuration
+    sandbox_k8s_pool_prefix: str = "codeinterp-sandbox"
+    sandbox_k8s_port: int = 8100  # where the sandbox pods' `codeinterp sandbox-host` listens
+    sandbox_k8s_ready_timeout_seconds: float = 120.0  # a claim not ready by then is deleted and the session fails
+    sandbox_k8s_claim_lifetime_seconds: float = 86400.0  # each claim's shutdownTime: the backstop for orphans
+    sandbox_k8s_replica: str = Field(default_factory=socket.gethostname)  # labels this server's claims
 
     @property
     def resolved_database_url(self) -> str:

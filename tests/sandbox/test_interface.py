@@ -1,6 +1,7 @@
-"""The sandbox interface's contract, checked against every backend: bubblewrap (the default) and
-the in-process test backend (tests/helpers/inprocess_backend.py). Code uses paths relative to
-/mnt/data (its working directory in both)."""
+"""The sandbox interface's contract, checked against every backend: bubblewrap (the default),
+remote (two `codeinterp sandbox-host` processes on loopback) and the in-process test backend
+(tests/helpers/inprocess_backend.py). Code uses paths relative to /mnt/data (its working
+directory in all)."""
 
 import asyncio
 
@@ -8,18 +9,25 @@ import pytest
 
 from codeinterp.sandbox.interface import read_all
 from codeinterp.sandbox.types import FileTooLarge, SandboxError, SessionClosed
+from tests.helpers.sandbox_hosts import remote_settings, start_hosts
 from tests.sandbox.conftest import SandboxHarness
 
-BACKENDS = {"bwrap": "bwrap", "inprocess": "tests.helpers.inprocess_backend:InProcessBackend"}
+BACKENDS = {"bwrap": "bwrap", "inprocess": "tests.helpers.inprocess_backend:InProcessBackend", "remote": "remote"}
+SETTINGS = {"sandbox_warm_sessions": 0, "sandbox_exec_timeout_seconds": 30, "sandbox_interrupt_grace_seconds": 2}
 
 
 @pytest.fixture(scope="module", params=sorted(BACKENDS))
 def backend(request, tmp_path_factory):
-    harness = SandboxHarness(tmp_path_factory.mktemp(request.param), sandbox_backend=BACKENDS[request.param],
-                             sandbox_warm_sessions=0, sandbox_exec_timeout_seconds=30,
-                             sandbox_interrupt_grace_seconds=2)
+    hosts = []
+    settings = {**SETTINGS, "sandbox_backend": BACKENDS[request.param]}
+    if request.param == "remote":  # the hosts run the sessions, under the same settings
+        hosts = start_hosts(tmp_path_factory, env={f"CODEINTERP_{k.upper()}": str(v) for k, v in SETTINGS.items()})
+        settings.update(remote_settings(hosts))
+    harness = SandboxHarness(tmp_path_factory.mktemp(request.param), **settings)
     yield harness
     harness.close()
+    for host in hosts:
+        host.stop()
 
 
 @pytest.fixture

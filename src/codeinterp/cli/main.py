@@ -1,4 +1,4 @@
-"""The `codeinterp` command: serve | exec | doctor | keys | usage | packages.
+"""The `codeinterp` command: serve | exec | doctor | keys | usage | packages | sandbox-host.
 
 Each command is thin: it parses arguments and calls the module that owns the work.
 """
@@ -108,3 +108,14 @@ def packages_download(requirements: list[str] = typer.Argument(..., help="NAME o
     from codeinterp.cli.packages import download_packages
 
     raise typer.Exit(download_packages(requirements))
+
+
+@app.command("sandbox-host")
+def sandbox_host(
+    listen: str = typer.Option("127.0.0.1:8100", help="HOST:PORT to listen on"),
+) -> None:
+    """Serve this machine's sandboxes to API servers (the `remote` backend) over HTTP; requires
+    CODEINTERP_SANDBOX_HOST_SECRET."""
+    from codeinterp.cli.sandbox_host import run_sandbox_host
+
+    raise typer.Exit(run_sandbox_host(listen))

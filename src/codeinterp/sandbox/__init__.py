@@ -15,16 +15,25 @@ from codeinterp.sandbox.types import SandboxError
 
 
 def create_backend(settings: Settings) -> SandboxBackend:
-    """The backend `settings.sandbox_backend` names: "bwrap" (bubblewrap on this host), or
+    """The backend `settings.sandbox_backend` names: "bwrap" (bubblewrap on this host), "remote"
+    (sessions on sandbox hosts, `codeinterp sandbox-host`), "kubernetes" (a pod per session), or
     "package.module:Class", a `SandboxBackend` subclass made with the settings."""
     name = settings.sandbox_backend
     if name == "bwrap":
         from codeinterp.sandbox.bwrap import BwrapBackend
 
         return BwrapBackend(settings)
+    if name == "remote":
+        from codeinterp.sandbox.remote.backend import RemoteBackend
+
+        return RemoteBackend(settings)
+    if name == "kubernetes":
+        from codeinterp.sandbox.kubernetes.backend import KubernetesBackend
+
+        return KubernetesBackend(settings)
     module_name, _, class_name = name.partition(":")
     if not module_name or not class_name:
-        raise SandboxError(f"Unknown sandbox backend {name!r}: use 'bwrap' or 'package.module:Class'.")
+        raise SandboxError(f"Unknown sandbox backend {name!r}: use 'bwrap', 'remote', 'kubernetes' or 'package.module:Class'.")
     try:
         backend_class = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError) as error:
