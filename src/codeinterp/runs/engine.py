@@ -82,28 +82,42 @@ class RunEngine:
         self._models: tuple[float, set[str] | None] | None = None
         self._stopping = False
         self._draining = False
+        self.events = None  # EventWriter with several replicas (events stored), else None
+        self.replicas = None  # Replicas with several replicas (who drives which run), else None
+
+    def _channel(self, run_id: str) -> EventChannel:
+        return self.events.channel(run_id) if self.events is not None else EventChannel()
 
     # ---- lifecycle -------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Runs a previous process left unfinished end as `failed`, saying why."""
+    async def start(self, fail_unfinished: bool = True) -> None:
+        """Runs a previous process left unfinished end as `failed`, saying why (with several
+        replicas, `Replicas` ends those of replicas that are gone instead)."""
         await self.containers.start()
+        if fail_unfinished:
+            async with self.db.session() as s:
+                stale = (await s.execute(select(Run.id).where(Run.status.in_(ACTIVE_RUN_STATUSES)))).scalars().all()
+            if stale:
+                await self.fail_runs(stale, RESTART_ERROR)
+                log.warning("marked %d unfinished runs as failed after a restart", len(stale))
+
+    async def fail_runs(self, run_ids, error: dict) -> list[dict]:
+        """End runs no task drives any more as `failed` with `error`; their run objects."""
         t = now()
         async with self.db.session() as s:
-            stale = (await s.execute(select(Run.id).where(Run.status.in_(ACTIVE_RUN_STATUSES)))).scalars().all()
-            if stale:
-                await s.execute(update(Run).where(Run.id.in_(stale)).values(
-                    status="failed", failed_at=t, last_error=RESTART_ERROR, required_action=None))
-                await s.execute(update(RunStep).where(RunStep.run_id.in_(stale), RunStep.status == "in_progress")
-                                .values(status="failed", failed_at=t, last_error=RESTART_ERROR))
-                messages = (await s.execute(select(Message).where(
-                    Message.run_id.in_(stale), Message.status == "in_progress"))).scalars().all()
-                for m in messages:
-                    m.status = "incomplete"
-                    m.incomplete_at = t
-                    m.incomplete_details = {"reason": "run_failed"}
-                await s.commit()
-                log.warning("marked %d unfinished runs as failed after a restart", len(stale))
+            await s.execute(update(Run).where(Run.id.in_(run_ids)).values(
+                status="failed", failed_at=t, last_error=error, required_action=None))
+            await s.execute(update(RunStep).where(RunStep.run_id.in_(run_ids), RunStep.status == "in_progress")
+                            .values(status="failed", failed_at=t, last_error=error))
+            messages = (await s.execute(select(Message).where(
+                Message.run_id.in_(run_ids), Message.status == "in_progress"))).scalars().all()
+            for m in messages:
+                m.status = "incomplete"
+                m.incomplete_at = t
+                m.incomplete_details = {"reason": "run_failed"}
+            await s.commit()
+            runs = (await s.execute(select(Run).where(Run.id.in_(run_ids)))).scalars().all()
+            return [run_to_dict(r) for r in runs]
 
     @property
     def active_runs(self) -> int:
@@ -189,10 +203,13 @@ class RunEngine:
             run = (await c.execute(INSERT_RUN, dict(
                 fields, id=new_id("run"), project_id=project_id, thread_id=thread_id, assistant_id=assistant.id,
                 status="queued", created_at=t, expires_at=t + self.settings.run_expiry_seconds))).one()
+            if self.replicas is not None:
+                await self.replicas.own(c, run.id)
             await s.commit()
         run_dict = run_to_dict(run)
 
-        ar = ActiveRun(id=run.id, project_id=project_id, thread_id=thread_id, assistant_id=assistant.id)
+        ar = ActiveRun(id=run.id, project_id=project_id, thread_id=thread_id, assistant_id=assistant.id,
+                       channel=self._channel(run.id))
         self._active[ar.id] = ar
         ar.publish("thread.run.created", run_dict)
         ar.publish("thread.run.queued", run_dict)
@@ -240,7 +257,7 @@ class RunEngine:
         if ar.expiry is not None:
             ar.expiry.cancel()
             ar.expiry = None
-        ar.channel = EventChannel()
+        ar.channel = self._channel(ar.id)
         ar.awaiting_outputs_until = None
         ar.publish("thread.run.step.completed", step_dict)
         ar.publish("thread.run.queued", run_dict)
@@ -326,6 +343,8 @@ class RunEngine:
                 delay, lambda: asyncio.create_task(self._expire(ar)))
         else:
             self._active.pop(ar.id, None)
+            if self.events is not None:
+                self.events.forget(ar.id)
 
     async def _expire(self, ar: ActiveRun) -> None:
         async with self.db.session() as s:

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from codeinterp.config import Settings
 from codeinterp.runs import prompt
 from codeinterp.runs.responses_input import chat_messages, input_items
-from codeinterp.runs.responses_run import ActiveResponse, ResponsesRecorder
+from codeinterp.runs.responses_run import END_EVENTS, ActiveResponse, ResponsesRecorder
 from codeinterp.runs.turn_loop import Cancelled, Stopped, TurnLoop, TurnParameters
 from codeinterp.store import files as file_store
 from codeinterp.store import responses as store
@@ -78,8 +78,14 @@ class ResponseEngine:
         self._active: dict[str, ActiveResponse] = {}
         self._stopping = False
         self._draining = False
+        self.events = None  # EventWriter with several replicas (events stored), else None
+        self.replicas = None  # Replicas with several replicas (who drives which response), else None
 
-    async def start(self) -> None:
+    async def start(self, fail_unfinished: bool = True) -> None:
+        """Responses a previous process left unfinished end `failed` (with several replicas,
+        `Replicas` ends those of replicas that are gone instead)."""
+        if not fail_unfinished:
+            return
         async with self.db.transaction() as c:
             failed = await store.fail_unfinished(c, RESTART_ERROR)
         if failed:
@@ -150,10 +156,14 @@ class ResponseEngine:
             s.add(row)
             await s.flush()
             await store.add_items(await s.connection(), row.id, "input", inputs)
+            if self.replicas is not None:
+                await self.replicas.own(await s.connection(), row.id)
             await s.commit()
             s.expunge(row)
         ar = ActiveResponse(id=row.id, project_id=project_id, row=row, include=set(body.get("include") or []),
                             container_id=container_id, executor=executor)
+        if self.events is not None and row.store:  # a response not stored leaves no events either
+            ar.channel = self.events.channel(ar.id, END_EVENTS)
         self._active[ar.id] = ar
         ar.emit("response.created", response=ar.as_dict())
         if row.background:
@@ -185,6 +195,11 @@ class ResponseEngine:
         if ar is None or ar.project_id != project_id:
             return None
         return store.response_to_dict(ar.row, ar.output, include)
+
+    def channel(self, project_id: str, response_id: str):
+        """The response's event channel, if it is going on here."""
+        ar = self._active.get(response_id)
+        return ar.channel if ar is not None and ar.project_id == project_id else None
 
     async def cancel(self, project_id: str, response_id: str) -> dict:
         ar = self._active.get(response_id)
@@ -294,6 +309,8 @@ class ResponseEngine:
         finally:
             ar.channel.close()
             self._active.pop(ar.id, None)
+            if self.events is not None:
+                self.events.forget(ar.id)
             ar.done.set()
 
     async def _end(self, ar: ActiveResponse, recorder: ResponsesRecorder | None, status: str,

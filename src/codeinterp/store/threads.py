@@ -6,7 +6,7 @@ the services check what needs the database: file ids of the project, no active r
 prefixes the parameters named in errors, e.g. "thread" when the body came inside a thread-and-run
 request."""
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, String, delete
+from sqlalchemy import JSON, BigInteger, Index, Integer, String, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -14,6 +14,7 @@ from codeinterp.store.db import Base
 from codeinterp.store.ids import new_id, next_sequence, now
 from codeinterp.store.ownership import get_owned
 from codeinterp.store.references import check_file_ids, stored_tool_resources
+from codeinterp.store.replicas import forget_streams
 from codeinterp.store.runs import Run, RunStep, refuse_if_running
 
 
@@ -134,6 +135,7 @@ async def delete_thread(session: AsyncSession, project_id: str, thread_id: str) 
     """Deletes the thread with its messages, runs and run steps (not while a run on it is active)."""
     row = await get_thread(session, project_id, thread_id)
     await refuse_if_running(session, project_id, thread_id, "delete thread")
+    await forget_streams(session, select(Run.id).where(Run.project_id == project_id, Run.thread_id == thread_id))
     for table in (Message, RunStep, Run):
         await session.execute(delete(table).where(table.project_id == project_id, table.thread_id == thread_id))
     await session.delete(row)
