@@ -1,0 +1,151 @@
+"""Two API replicas on one PostgreSQL (two `codeinterp serve` processes, one database): requests
+spread over both (create on one, poll and stream on the other), a client reconnecting to the
+other replica mid-stream misses nothing, and a replica killed with -9 mid-run leaves nothing
+stuck (its runs and responses end `failed` on the others within the stated bound)."""
+
+import secrets
+
+import openai
+import pytest
+
+from tests.helpers.postgres import postgres_database
+from tests.helpers.server import ServerProcess
+from tests.test_responses import AUTO, MODEL, OUTPUTS
+from tests.test_runs import make_assistant, python, steps_of, wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+
+# A killed replica's runs end within DEAD_AFTER_SECONDS + HEARTBEAT_SECONDS (12 s); the wait is
+# generous for a loaded machine (tests never assert timings).
+LOST_REPLICA_WAIT_SECONDS = 90
+SLOW_CELL = "import time\nfor i in range(4):\n    print(i, flush=True)\n    time.sleep(0.5)\n'slept'"
+
+
+@pytest.fixture(autouse=True)
+def fresh_script(upstream):
+    upstream.reset()
+
+
+class Topology:
+    def __init__(self, tmp_path_factory, database_url: str, upstream) -> None:
+        self.key = "sk-ci-topology-" + secrets.token_hex(16)
+        self.env = {"CODEINTERP_DATABASE_URL": database_url, "CODEINTERP_MODEL_BASE_URL": upstream.base_url,
+                    "CODEINTERP_API_KEY": self.key}
+        self.tmp_path_factory = tmp_path_factory
+        self.replicas: list[ServerProcess] = []
+
+    def replica(self) -> ServerProcess:
+        proc = ServerProcess(self.tmp_path_factory.mktemp("replica"), env=self.env).start()
+        self.replicas.append(proc)
+        return proc
+
+    def client(self, replica: ServerProcess) -> openai.OpenAI:
+        return openai.OpenAI(base_url=replica.base_url, api_key=self.key, max_retries=0, timeout=60,
+                             _strict_response_validation=True)
+
+    def stop(self) -> None:
+        for proc in self.replicas:
+            proc.stop()
+
+
+@pytest.fixture(scope="module")
+def topology(tmp_path_factory, upstream):
+    with postgres_database() as database_url:
+        topo = Topology(tmp_path_factory, database_url, upstream)
+        try:
+            topo.a, topo.b = topo.replica(), topo.replica()
+            yield topo
+        finally:
+            topo.stop()
+
+
+def test_a_run_created_on_one_replica_is_polled_and_read_on_the_other(topology, upstream):
+    a, b = topology.client(topology.a), topology.client(topology.b)
+    upstream.script([python("6 * 7"), {"text": "It is 42."}])
+    assistant = make_assistant(a)
+    thread = b.beta.threads.create(messages=[{"role": "user", "content": "Compute."}])
+    run = a.beta.threads.runs.create(thread.id, assistant_id=assistant.id)
+    done = wait_for(lambda: (r := b.beta.threads.runs.retrieve(run.id, thread_id=thread.id)).status == "completed"
+                    and r, timeout=120)
+    assert done.status == "completed", done.last_error
+    assert steps_of(b, done)[0].step_details.tool_calls[0].code_interpreter.outputs[0].logs.strip() == "42"
+    messages = a.beta.threads.messages.list(thread.id, order="asc").data
+    assert [m.role for m in messages] == ["user", "assistant"]
+    assert messages[1].content[0].text.value == "It is 42."
+
+
+def test_a_streamed_run_on_one_replica_while_the_other_polls(topology, upstream):
+    a, b = topology.client(topology.a), topology.client(topology.b)
+    upstream.script([python(SLOW_CELL), {"text": "Done."}])
+    assistant = make_assistant(b)
+    thread = a.beta.threads.create(messages=[{"role": "user", "content": "Sleep."}])
+    seen = []
+    with b.beta.threads.runs.stream(thread_id=thread.id, assistant_id=assistant.id) as stream:
+        for event in stream:
+            seen.append(event.event)
+            if event.event == "thread.run.step.created":
+                polled = a.beta.threads.runs.retrieve(event.data.run_id, thread_id=thread.id)
+                assert polled.status == "in_progress"
+        run = stream.get_final_run()
+    assert seen[0] == "thread.run.created" and seen[-1] == "thread.run.completed"
+    assert a.beta.threads.runs.retrieve(run.id, thread_id=thread.id).status == "completed"
+
+
+def test_a_client_reconnecting_to_the_other_replica_mid_stream_misses_nothing(topology, upstream):
+    a, b = topology.client(topology.a), topology.client(topology.b)
+    upstream.script([python(SLOW_CELL), {"text": "All done."}])
+    first = []
+    with a.responses.create(model=MODEL, input="Sleep.", tools=AUTO, include=OUTPUTS, background=True,
+                            stream=True) as stream:
+        for event in stream:
+            first.append(event)
+            if event.type == "response.code_interpreter_call.interpreting":
+                break  # the connection drops mid-response
+    response_id = first[0].response.id
+    rest = list(b.responses.retrieve(response_id, stream=True, starting_after=first[-1].sequence_number))
+    events = first + rest
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    assert events[-1].type == "response.completed"
+    assert events[-1].response.output_text == "All done."
+    stored = a.responses.retrieve(response_id, include=OUTPUTS)
+    assert stored.status == "completed" and stored.output == events[-1].response.output
+    # from the start, on either replica, once it has ended: the same events
+    again = list(a.responses.retrieve(response_id, stream=True))
+    assert [e.model_dump() for e in again] == [e.model_dump() for e in events]
+
+
+def test_a_replica_killed_mid_run_leaves_nothing_stuck(topology, upstream):
+    doomed = topology.replica()
+    d, b = topology.client(doomed), topology.client(topology.b)
+    upstream.script([python("kept = 1"), python("import time\ntime.sleep(600)")])
+    assistant = make_assistant(b)
+    thread = b.beta.threads.create(messages=[{"role": "user", "content": "Work long."}])
+    run = d.beta.threads.runs.create(thread.id, assistant_id=assistant.id)
+    wait_for(lambda: len(steps_of(b, run)) == 2, timeout=120)  # the first cell ran, the second runs
+    doomed.kill()
+
+    after = wait_for(lambda: (r := b.beta.threads.runs.retrieve(run.id, thread_id=thread.id)).status == "failed"
+                     and r, timeout=LOST_REPLICA_WAIT_SECONDS)
+    assert after.last_error.code == "server_error" and "replica" in after.last_error.message
+    steps = steps_of(b, after)
+    assert [s.status for s in steps] == ["completed", "failed"]  # what it stored before dying is kept
+    # the thread goes on, on the live replica
+    upstream.script([{"text": "Back."}])
+    b.beta.threads.messages.create(thread.id, role="user", content="Again.")
+    again = b.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=100)
+    assert again.status == "completed", again.last_error
+
+
+def test_a_response_followed_on_one_replica_ends_when_the_replica_running_it_is_killed(topology, upstream):
+    doomed = topology.replica()
+    d, b = topology.client(doomed), topology.client(topology.b)
+    upstream.script([python("import time\ntime.sleep(600)")])
+    response = d.responses.create(model=MODEL, input="Sleep.", tools=AUTO, background=True)
+    wait_for(lambda: len(upstream.requests) == 1, timeout=60)
+    with b.responses.retrieve(response.id, stream=True) as stream:
+        doomed.kill()
+        events = list(stream)
+    assert events[0].type == "response.created" and events[-1].type == "response.failed"
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    failed = b.responses.retrieve(response.id)
+    assert failed.status == "failed" and "replica" in failed.error.message
