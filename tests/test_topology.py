@@ -114,6 +114,26 @@ def test_a_client_reconnecting_to_the_other_replica_mid_stream_misses_nothing(to
     assert [e.model_dump() for e in again] == [e.model_dump() for e in events]
 
 
+def test_cancel_on_one_replica_reaches_the_run_and_the_response_the_other_drives(topology, upstream):
+    a, b = topology.client(topology.a), topology.client(topology.b)
+    upstream.script([python("import time\ntime.sleep(600)")])
+    assistant = make_assistant(a)
+    thread = a.beta.threads.create(messages=[{"role": "user", "content": "Sleep."}])
+    run = a.beta.threads.runs.create(thread.id, assistant_id=assistant.id)
+    wait_for(lambda: steps_of(b, run), timeout=120)  # the cell runs on replica a
+    assert b.beta.threads.runs.cancel(run.id, thread_id=thread.id).status == "cancelling"
+    ended = wait_for(lambda: (r := b.beta.threads.runs.retrieve(run.id, thread_id=thread.id)).status == "cancelled"
+                     and r, timeout=60)
+    assert [s.status for s in steps_of(a, ended)] == ["cancelled"]
+
+    upstream.script([python("import time\ntime.sleep(600)")])
+    response = a.responses.create(model=MODEL, input="Sleep.", tools=AUTO, background=True)
+    wait_for(lambda: len(upstream.requests) == 2, timeout=60)
+    cancelled = b.responses.cancel(response.id)
+    assert cancelled.status == "cancelled"
+    assert a.responses.retrieve(response.id).status == "cancelled"
+
+
 def test_a_replica_killed_mid_run_leaves_nothing_stuck(topology, upstream):
     doomed = topology.replica()
     d, b = topology.client(doomed), topology.client(topology.b)

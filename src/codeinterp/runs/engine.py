@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select
 
 from codeinterp.config import Settings
 from codeinterp.logs import log_context
@@ -25,7 +25,7 @@ from codeinterp.runs.turn_loop import Cancelled, Stopped
 from codeinterp.runs.containers import Containers
 from codeinterp.store.assistants import Assistant
 from codeinterp.store.messages import create_message
-from codeinterp.store.threads import Message, Thread, create_thread, message_to_dict, thread_to_dict
+from codeinterp.store.threads import Message, Thread, create_thread, fail_runs, message_to_dict, thread_to_dict
 from codeinterp.store.db import Database
 from codeinterp.store.errors import InvalidRequest, NotFound, Unavailable
 from codeinterp.store.ids import new_id, now
@@ -97,27 +97,10 @@ class RunEngine:
         if fail_unfinished:
             async with self.db.session() as s:
                 stale = (await s.execute(select(Run.id).where(Run.status.in_(ACTIVE_RUN_STATUSES)))).scalars().all()
+                if stale:
+                    await fail_runs(s, stale, RESTART_ERROR)
             if stale:
-                await self.fail_runs(stale, RESTART_ERROR)
                 log.warning("marked %d unfinished runs as failed after a restart", len(stale))
-
-    async def fail_runs(self, run_ids, error: dict) -> list[dict]:
-        """End runs no task drives any more as `failed` with `error`; their run objects."""
-        t = now()
-        async with self.db.session() as s:
-            await s.execute(update(Run).where(Run.id.in_(run_ids)).values(
-                status="failed", failed_at=t, last_error=error, required_action=None))
-            await s.execute(update(RunStep).where(RunStep.run_id.in_(run_ids), RunStep.status == "in_progress")
-                            .values(status="failed", failed_at=t, last_error=error))
-            messages = (await s.execute(select(Message).where(
-                Message.run_id.in_(run_ids), Message.status == "in_progress"))).scalars().all()
-            for m in messages:
-                m.status = "incomplete"
-                m.incomplete_at = t
-                m.incomplete_details = {"reason": "run_failed"}
-            await s.commit()
-            runs = (await s.execute(select(Run).where(Run.id.in_(run_ids)))).scalars().all()
-            return [run_to_dict(r) for r in runs]
 
     @property
     def active_runs(self) -> int:
@@ -267,18 +250,39 @@ class RunEngine:
     async def cancel_run(self, project_id: str, thread_id: str, run_id: str) -> dict:
         ar = self._active.get(run_id)
         running = ar is not None and ar.task is not None and not ar.task.done()
+        # a run another live replica drives: that replica cancels it (see Replicas)
+        elsewhere = await self.replicas.live_owner(run_id) if ar is None and self.replicas is not None else None
         async with self.db.session() as s:
             run = await get_run(s, project_id, thread_id, run_id)
             if run.status == "cancelling":
                 return run_to_dict(run)
             if run.status not in ACTIVE_RUN_STATUSES:
                 raise InvalidRequest(f"Cannot cancel run with status '{run.status}'.")
-            if running:
+            if running or elsewhere:
                 run.status = "cancelling"
                 await s.commit()
                 run_dict = run_to_dict(run)
+        if elsewhere:
+            await self.replicas.request_cancel(elsewhere, run_id)
+            return run_dict
         if not running:
             return await self._end_now(project_id, run_id, "cancelled")
+        self._cancel_task(ar, run_dict)
+        return run_dict
+
+    async def cancel_here(self, run_id: str) -> None:
+        """Another replica asked to cancel this run (already `cancelling` in the database)."""
+        ar = self._active.get(run_id)
+        if ar is None:
+            return
+        if ar.task is None or ar.task.done():
+            await self._end_now(ar.project_id, run_id, "cancelled")
+            return
+        async with self.db.session() as s:
+            run_dict = run_to_dict(await s.get(Run, run_id))
+        self._cancel_task(ar, run_dict)
+
+    def _cancel_task(self, ar: ActiveRun, run_dict: dict) -> None:
         ar.cancel_requested = True
         ar.publish("thread.run.cancelling", run_dict)
         if ar.executing:
@@ -286,7 +290,6 @@ class RunEngine:
         else:
             ar.task.cancel()
         asyncio.get_running_loop().call_later(CANCEL_GRACE_SECONDS, self._force_cancel, ar)
-        return run_dict
 
     async def _interrupt(self, ar: ActiveRun) -> None:
         try:

@@ -13,20 +13,23 @@ import asyncio
 import logging
 import time
 
+import asyncpg
 from sqlalchemy import select
 
 from codeinterp.runs.engine import RESTART_ERROR
 from codeinterp.runs.responses_engine import RESTART_ERROR as RESPONSE_RESTART_ERROR
-from codeinterp.runs.shared_events import NOTIFY, NOTIFY_CHANNEL
+from codeinterp.runs.shared_events import NOTIFY, NOTIFY_CHANNEL, plain_url
 from codeinterp.store import replicas as store
 from codeinterp.store import responses as response_store
 from codeinterp.store.db import Database
 from codeinterp.store.runs import ACTIVE_RUN_STATUSES, Run
 from codeinterp.store.text import json_text
+from codeinterp.store.threads import fail_runs
 
 log = logging.getLogger(__name__)
 
 RESPONSE_ACTIVE = response_store.Response.status.in_(response_store.ACTIVE_STATUSES)
+CONTROL_CHANNEL = "codeinterp_control"  # "cancel <replica id> <run or response id>"
 HEARTBEAT_SECONDS = 2.0
 DEAD_AFTER_SECONDS = 10.0
 ORPHAN_ERROR = {"code": "server_error",
@@ -36,12 +39,15 @@ ORPHAN_ERROR = {"code": "server_error",
 class Replicas:
     """`await start()` before the engines take requests; `await stop()` after they stopped."""
 
-    def __init__(self, db: Database, runs, responses, replica_id: str) -> None:
+    def __init__(self, db: Database, url: str, runs, responses, replica_id: str) -> None:
         self.db = db
+        self.url = plain_url(url)
+        self._listener: asyncpg.Connection | None = None
         self.runs = runs  # RunEngine (fail_runs)
         self.responses = responses  # ResponseEngine
         self.id = replica_id
         self._task: asyncio.Task | None = None
+        self._cancels: set[asyncio.Task] = set()
 
     async def start(self) -> None:
         """Join; what this replica left unfinished before a restart ends now, `failed`."""
@@ -56,6 +62,8 @@ class Replicas:
             log.warning("marked %d runs and %d responses unfinished before a restart as failed",
                         len(run_ids), len(response_ids))
         await self.sweep()
+        self._listener = await asyncpg.connect(self.url)
+        await self._listener.add_listener(CONTROL_CHANNEL, self._control)
         self._task = asyncio.create_task(self._beat(), name="replica heartbeat")
 
     async def stop(self) -> None:
@@ -63,6 +71,8 @@ class Replicas:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        if self._listener is not None:
+            await self._listener.close()
         try:
             async with self.db.transaction() as c:
                 await store.leave(c, self.id)
@@ -72,6 +82,24 @@ class Replicas:
     async def own(self, c, stream_id: str) -> None:
         """In the transaction that creates a run or response: this replica drives it."""
         await store.own(c, stream_id, self.id)
+
+    async def live_owner(self, stream_id: str) -> str | None:
+        """The other live replica driving this run or response, if any."""
+        async with self.db.transaction() as c:
+            owner = await store.live_owner(c, stream_id, time.time() - DEAD_AFTER_SECONDS)
+        return owner if owner != self.id else None
+
+    async def request_cancel(self, replica_id: str, stream_id: str) -> None:
+        async with self.db.transaction() as c:
+            await c.execute(NOTIFY, {"channel": CONTROL_CHANNEL, "payload": f"cancel {replica_id} {stream_id}"})
+
+    def _control(self, _connection, _pid, _channel, payload: str) -> None:
+        action, replica_id, stream_id = payload.split(" ")
+        if action == "cancel" and replica_id == self.id:
+            engine = self.runs if stream_id.startswith("run_") else self.responses
+            task = asyncio.create_task(engine.cancel_here(stream_id), name=f"cancel {stream_id}")
+            self._cancels.add(task)
+            task.add_done_callback(self._cancels.discard)
 
     async def _beat(self) -> None:
         while True:
@@ -98,7 +126,9 @@ class Replicas:
 
     async def _fail(self, run_ids, response_ids, run_error: dict, response_error: dict) -> None:
         if run_ids:
-            for run in await self.runs.fail_runs(run_ids, run_error):
+            async with self.db.session() as s:
+                runs = await fail_runs(s, run_ids, run_error)
+            for run in runs:
                 await self._end_stream(run["id"], "thread.run.failed", run)
         if response_ids:
             async with self.db.transaction() as c:

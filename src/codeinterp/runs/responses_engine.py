@@ -27,6 +27,8 @@ from codeinterp.upstream.client import ChatClient, UpstreamError
 log = logging.getLogger(__name__)
 
 CANCEL_GRACE_SECONDS = 2.0
+CANCEL_WAIT_SECONDS = 10.0  # a cancel sent to another replica: how long the request waits for the end
+CANCEL_POLL_SECONDS = 0.2
 MAX_INPUT_IMAGE_BYTES = 20 * 1024 * 1024
 SHUTDOWN_ERROR = {"code": "server_error",
                   "message": "The server was shut down or restarted while this response was in progress, "
@@ -208,6 +210,9 @@ class ResponseEngine:
                 row = await store.get_response(s, project_id, response_id)
                 if not row.background:
                     raise InvalidRequest("Only responses created with background=true can be cancelled.")
+            if self.replicas is not None and row.status in store.ACTIVE_STATUSES:
+                await self._cancel_elsewhere(response_id)
+            async with self.db.session() as s:
                 return await store.response_with_output(s, project_id, response_id)
         ar.cancel_requested = True
         if ar.executing:
@@ -217,6 +222,26 @@ class ResponseEngine:
         asyncio.get_running_loop().call_later(CANCEL_GRACE_SECONDS, self._force_cancel, ar)
         await ar.done.wait()
         return ar.as_dict()
+
+    async def _cancel_elsewhere(self, response_id: str) -> None:
+        """Ask the live replica driving the response to cancel it, and wait (a while) until it has."""
+        owner = await self.replicas.live_owner(response_id)
+        if owner is None:
+            return
+        await self.replicas.request_cancel(owner, response_id)
+        deadline = asyncio.get_running_loop().time() + CANCEL_WAIT_SECONDS
+        while asyncio.get_running_loop().time() < deadline:
+            async with self.db.session() as s:
+                status = await store.status_of(s, response_id)
+            if status not in store.ACTIVE_STATUSES:
+                return
+            await asyncio.sleep(CANCEL_POLL_SECONDS)
+
+    async def cancel_here(self, response_id: str) -> None:
+        """Another replica asked to cancel this response."""
+        ar = self._active.get(response_id)
+        if ar is not None:
+            await self.cancel(ar.project_id, response_id)
 
     async def _interrupt(self, ar: ActiveResponse) -> None:
         try:

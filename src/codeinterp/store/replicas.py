@@ -54,6 +54,12 @@ async def forget_streams(c, stream_ids) -> None:
         await c.execute(delete(table).where(table.stream_id.in_(stream_ids)))
 
 
+async def live_owner(c: AsyncConnection, stream_id: str, alive_since: float) -> str | None:
+    """The replica driving the run or response, if it has beaten since `alive_since`."""
+    return (await c.execute(select(StreamOwner.replica_id).join(Replica, Replica.id == StreamOwner.replica_id)
+                            .where(StreamOwner.stream_id == stream_id, Replica.heartbeat_at >= alive_since))).scalar()
+
+
 async def heartbeat(c: AsyncConnection, replica_id: str, t: float) -> None:
     if not (await c.execute(update(Replica).where(Replica.id == replica_id).values(heartbeat_at=t))).rowcount:
         await c.execute(insert(Replica).values(id=replica_id, heartbeat_at=t))

@@ -194,5 +194,9 @@ async def fail_unfinished(c: AsyncConnection, error: dict, ids=None) -> int:
     return result.rowcount or 0
 
 
+async def status_of(session: AsyncSession, response_id: str) -> str | None:
+    return (await session.execute(select(Response.status).where(Response.id == response_id))).scalar()
+
+
 async def finish(c: AsyncConnection, response_id: str, **values) -> None:
     await c.execute(update(Response).where(Response.id == response_id).values(**values))
