@@ -12,6 +12,7 @@ from tests.helpers.postgres import postgres_database
 from tests.helpers.server import ServerProcess
 from tests.test_responses import AUTO, MODEL, OUTPUTS
 from tests.test_runs import make_assistant, python, steps_of, wait_for
+from tests.test_runs_streaming import Recorder, squash
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
@@ -74,19 +75,35 @@ def test_a_run_created_on_one_replica_is_polled_and_read_on_the_other(topology, 
     assert messages[1].content[0].text.value == "It is 42."
 
 
+def test_a_threads_next_run_on_the_other_replica_is_told_that_the_code_state_was_lost(topology, upstream):
+    a, b = topology.client(topology.a), topology.client(topology.b)
+    upstream.script([python("kept = 1"), {"text": "Set."}, python("kept"), {"text": "Read."}])
+    assistant = make_assistant(a)
+    thread = a.beta.threads.create(messages=[{"role": "user", "content": "Set it."}])
+    first = a.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=100)
+    assert first.status == "completed", first.last_error
+    b.beta.threads.messages.create(thread.id, role="user", content="Read it.")
+    second = b.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=100)
+    assert second.status == "completed", second.last_error
+    # with bubblewrap, sessions are per replica: the model is told, as after a restart
+    tool_result = upstream.requests[-1]["messages"][-1]
+    assert tool_result["role"] == "tool"
+    assert "another server replica" in tool_result["content"] and "NameError" in tool_result["content"]
+
+
 def test_a_streamed_run_on_one_replica_while_the_other_polls(topology, upstream):
     a, b = topology.client(topology.a), topology.client(topology.b)
     upstream.script([python(SLOW_CELL), {"text": "Done."}])
     assistant = make_assistant(b)
     thread = a.beta.threads.create(messages=[{"role": "user", "content": "Sleep."}])
-    seen = []
+    seen, polled = [], []
     with b.beta.threads.runs.stream(thread_id=thread.id, assistant_id=assistant.id) as stream:
         for event in stream:
             seen.append(event.event)
-            if event.event == "thread.run.step.created":
-                polled = a.beta.threads.runs.retrieve(event.data.run_id, thread_id=thread.id)
-                assert polled.status == "in_progress"
+            if event.event == "thread.run.step.created" and not polled:  # the code call starts
+                polled.append(a.beta.threads.runs.retrieve(event.data.run_id, thread_id=thread.id))
         run = stream.get_final_run()
+    assert polled[0].id == run.id and polled[0].status in ("in_progress", "completed")
     assert seen[0] == "thread.run.created" and seen[-1] == "thread.run.completed"
     assert a.beta.threads.runs.retrieve(run.id, thread_id=thread.id).status == "completed"
 
@@ -112,6 +129,31 @@ def test_a_client_reconnecting_to_the_other_replica_mid_stream_misses_nothing(to
     # from the start, on either replica, once it has ended: the same events
     again = list(a.responses.retrieve(response_id, stream=True))
     assert [e.model_dump() for e in again] == [e.model_dump() for e in events]
+
+
+def test_tool_outputs_submitted_on_the_other_replica_resume_the_run_and_stream_from_there(topology, upstream):
+    a, b = topology.client(topology.a), topology.client(topology.b)
+    lookup = {"type": "function", "function": {"name": "lookup", "parameters": {
+        "type": "object", "properties": {"key": {"type": "string"}}}}}
+    assistant = a.beta.assistants.create(model=MODEL, tools=[{"type": "code_interpreter"}, lookup])
+    upstream.script([{"tool_calls": [{"name": "lookup", "arguments": {"key": "answer"}}]},
+                     {"text": "The answer is 42."}])
+    thread = a.beta.threads.create(messages=[{"role": "user", "content": "Look it up."}])
+    run = a.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=100)
+    assert run.status == "requires_action"
+    call = run.required_action.submit_tool_outputs.tool_calls[0]
+    handler = Recorder()
+    with b.beta.threads.runs.submit_tool_outputs_stream(
+            run_id=run.id, thread_id=thread.id, tool_outputs=[{"tool_call_id": call.id, "output": "42"}],
+            event_handler=handler) as stream:
+        stream.until_done()
+    assert squash(handler.events) == [
+        "thread.run.step.completed", "thread.run.queued", "thread.run.in_progress",
+        "thread.run.step.created", "thread.run.step.in_progress", "thread.message.created",
+        "thread.message.in_progress", "thread.message.delta", "thread.message.completed",
+        "thread.run.step.completed", "thread.run.completed"]
+    assert handler.text == "The answer is 42."
+    assert a.beta.threads.runs.retrieve(run.id, thread_id=thread.id).status == "completed"
 
 
 def test_cancel_on_one_replica_reaches_the_run_and_the_response_the_other_drives(topology, upstream):

@@ -52,7 +52,7 @@ RESTART_ERROR = {"code": "server_error",
 @dataclass
 class RunHandle:
     run: dict
-    channel: EventChannel
+    channel: EventChannel | None  # None: the run goes on on another replica (`follow` its stored events)
     start: int = 0
     prefix: list[Event] = field(default_factory=list)
     thread: dict | None = None
@@ -202,9 +202,11 @@ class RunEngine:
 
     async def submit_tool_outputs(self, project_id: str, thread_id: str, run_id: str, body: dict) -> RunHandle:
         ar = self._active.get(run_id)
+        # a run another live replica drives: stored here, resumed there (see Replicas)
+        elsewhere = await self.replicas.live_owner(run_id) if ar is None and self.replicas is not None else None
         async with self.db.session() as s:
             run = await get_run(s, project_id, thread_id, run_id)
-            if run.status != "requires_action" or ar is None:
+            if run.status != "requires_action" or (ar is None and elsewhere is None):
                 raise InvalidRequest(f"Runs in status \"{run.status}\" do not accept tool outputs.")
             if run.expires_at is not None and now() >= run.expires_at:
                 raise InvalidRequest("This run has expired and no longer accepts tool outputs.")
@@ -236,7 +238,27 @@ class RunEngine:
             run.required_action = None
             await s.commit()
             step_dict, run_dict = step_to_dict(step), run_to_dict(run)
+        if elsewhere:
+            start = await self.replicas.request_resume(elsewhere, run_id)
+            return RunHandle(run=run_dict, channel=None, start=start)
+        self._resume(ar, step_dict, run_dict)
+        return RunHandle(run=run_dict, channel=ar.channel)
 
+    async def resume_here(self, run_id: str) -> None:
+        """Another replica stored tool outputs for this run (now `queued`): its next leg starts."""
+        ar = self._active.get(run_id)
+        if ar is None or ar.task is not None:
+            return
+        async with self.db.session() as s:
+            run = await s.get(Run, run_id)
+            step = (await s.execute(select(RunStep).where(RunStep.run_id == run_id, RunStep.type == "tool_calls")
+                                    .order_by(RunStep.position.desc()).limit(1))).scalar_one()
+            if run.status != "queued":
+                return
+            step_dict, run_dict = step_to_dict(step), run_to_dict(run)
+        self._resume(ar, step_dict, run_dict)
+
+    def _resume(self, ar: ActiveRun, step_dict: dict, run_dict: dict) -> None:
         if ar.expiry is not None:
             ar.expiry.cancel()
             ar.expiry = None
@@ -245,7 +267,6 @@ class RunEngine:
         ar.publish("thread.run.step.completed", step_dict)
         ar.publish("thread.run.queued", run_dict)
         ar.task = asyncio.create_task(self._drive(ar, resume=True), name=f"run {ar.id}")
-        return RunHandle(run=run_dict, channel=ar.channel)
 
     async def cancel_run(self, project_id: str, thread_id: str, run_id: str) -> dict:
         ar = self._active.get(run_id)

@@ -29,7 +29,8 @@ from codeinterp.store.threads import fail_runs
 log = logging.getLogger(__name__)
 
 RESPONSE_ACTIVE = response_store.Response.status.in_(response_store.ACTIVE_STATUSES)
-CONTROL_CHANNEL = "codeinterp_control"  # "cancel <replica id> <run or response id>"
+CONTROL_CHANNEL = "codeinterp_control"  # "cancel|resume <replica id> <run or response id>"
+RESUME_WAIT_SECONDS = 10.0
 HEARTBEAT_SECONDS = 2.0
 DEAD_AFTER_SECONDS = 10.0
 ORPHAN_ERROR = {"code": "server_error",
@@ -47,7 +48,7 @@ class Replicas:
         self.responses = responses  # ResponseEngine
         self.id = replica_id
         self._task: asyncio.Task | None = None
-        self._cancels: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task] = set()  # cancels and resumes other replicas asked for
 
     async def start(self) -> None:
         """Join; what this replica left unfinished before a restart ends now, `failed`."""
@@ -93,13 +94,32 @@ class Replicas:
         async with self.db.transaction() as c:
             await c.execute(NOTIFY, {"channel": CONTROL_CHANNEL, "payload": f"cancel {replica_id} {stream_id}"})
 
+    async def request_resume(self, replica_id: str, run_id: str) -> int:
+        """Tell the replica driving the run that its tool outputs are stored; the sequence of the
+        run's first event of the new leg (after the `thread.run.requires_action` that ended the
+        last one, which that replica may still be storing)."""
+        deadline = time.monotonic() + RESUME_WAIT_SECONDS
+        while True:
+            async with self.db.transaction() as c:
+                last = await store.last_event(c, run_id)
+            if (last is not None and last[1] == "thread.run.requires_action") or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.05)
+        async with self.db.transaction() as c:
+            await c.execute(NOTIFY, {"channel": CONTROL_CHANNEL, "payload": f"resume {replica_id} {run_id}"})
+        return 0 if last is None else last[0] + 1
+
     def _control(self, _connection, _pid, _channel, payload: str) -> None:
         action, replica_id, stream_id = payload.split(" ")
-        if action == "cancel" and replica_id == self.id:
-            engine = self.runs if stream_id.startswith("run_") else self.responses
-            task = asyncio.create_task(engine.cancel_here(stream_id), name=f"cancel {stream_id}")
-            self._cancels.add(task)
-            task.add_done_callback(self._cancels.discard)
+        if replica_id != self.id:
+            return
+        if action == "resume":
+            work = self.runs.resume_here(stream_id)
+        else:
+            work = (self.runs if stream_id.startswith("run_") else self.responses).cancel_here(stream_id)
+        task = asyncio.create_task(work, name=f"{action} {stream_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _beat(self) -> None:
         while True:

@@ -148,6 +148,9 @@ class EventFollower:
         for waiter in self._waiters.get(stream_id, ()):
             waiter.set()
 
+    def stream(self, stream_id: str, end_events: frozenset[str]) -> "FollowedStream":
+        return FollowedStream(self, stream_id, end_events)
+
     async def follow(self, stream_id: str, start: int, end_events: frozenset[str]) -> AsyncIterator[list[Event]]:
         """The stream's events from sequence `start`, in batches, until an end event (or `error`)."""
         wake = asyncio.Event()
@@ -177,3 +180,15 @@ class EventFollower:
                 waiters.discard(wake)
                 if not waiters:
                     del self._waiters[stream_id]
+
+
+class FollowedStream:
+    """A stored stream read like an `EventChannel` (`subscribe(start)`)."""
+
+    def __init__(self, follower: EventFollower, stream_id: str, end_events: frozenset[str]) -> None:
+        self.follower = follower
+        self.stream_id = stream_id
+        self.end_events = end_events
+
+    def subscribe(self, start: int = 0) -> AsyncIterator[list[Event]]:
+        return self.follower.follow(self.stream_id, start, self.end_events)

@@ -39,6 +39,13 @@ async def events_after(c: AsyncConnection, stream_id: str, start: int) -> list[t
     return [tuple(r) for r in rows]
 
 
+async def last_event(c: AsyncConnection, stream_id: str) -> tuple[int, str] | None:
+    """(seq, name) of the stream's last stored event."""
+    row = (await c.execute(select(StreamEvent.seq, StreamEvent.name).where(StreamEvent.stream_id == stream_id)
+                           .order_by(StreamEvent.seq.desc()).limit(1))).one_or_none()
+    return tuple(row) if row else None
+
+
 async def next_seq(c: AsyncConnection, stream_id: str) -> int:
     last = (await c.execute(select(func.max(StreamEvent.seq)).where(StreamEvent.stream_id == stream_id))).scalar()
     return 0 if last is None else last + 1
