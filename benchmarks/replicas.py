@@ -3,7 +3,7 @@ and how much later an event reaches a reader on the other replica than one on th
 runs it (the stored-events + NOTIFY path).
 
     source scripts/postgres.sh  # or CODEINTERP_TEST_POSTGRES_URL=postgresql+asyncpg://...
-    .venv/bin/python benchmarks/replicas.py [--runs 40] [--concurrency 8] [--cell-seconds 0.2]; postgres_stop
+    PYTHONPATH=src .venv/bin/python benchmarks/replicas.py [--runs 40] [--concurrency 8] [--cell-seconds 0.2]; postgres_stop
 
 Each topology gets a fresh database and its own server processes (same machine). Runs: one
 cell (the scripted model answers at once), created in turn on each replica (POST /threads/runs)
@@ -49,7 +49,8 @@ async def one_run(clients: list[httpx.AsyncClient], n: int, assistant_id: str, g
 async def throughput(clients, runs: int, concurrency: int) -> None:
     assistant = (await clients[0].post("/assistants", json={"model": MODEL, "tools": [{"type": "code_interpreter"}]})
                  ).raise_for_status().json()
-    await one_run(clients, 0, assistant["id"], [])  # warm-up
+    for n in range(2 * len(clients)):  # warm-up: every replica's sandboxes started
+        await one_run(clients, n, assistant["id"], [])
     gets: list[float] = []
     limit = asyncio.Semaphore(concurrency)
 
@@ -75,9 +76,11 @@ async def read_until_completed(client: httpx.AsyncClient, method: str, url: str,
                 if "response_id" not in seen and "response" in data:
                     seen["response_id"] = data["response"]["id"]
                     seen["created"].set()
-                if data.get("type") == "response.completed":
+                if data.get("type") in ("response.completed", "response.failed", "response.incomplete"):
                     seen[key] = time.perf_counter()
+                    seen[key + " ended"] = data["type"] if data["type"] == "response.completed" else data
                     return
+        seen[key + " ended"] = f"the stream ended without an end event (HTTP {response.status_code})"
 
 
 async def event_delays(clients, responses: int) -> None:
@@ -92,6 +95,8 @@ async def event_delays(clients, responses: int) -> None:
         await seen["created"].wait()
         await read_until_completed(b, "GET", f"/responses/{seen['response_id']}?stream=true", None, seen, "b")
         await creator
+        if seen.get("a ended") != "response.completed" or seen.get("b ended") != "response.completed":
+            raise SystemExit(f"a response did not complete: {seen}")
         delays.append(max(0.0, seen["b"] - seen["a"]))
     print(f"  response.completed on the follower after the creator: {summary(delays)}")
 

@@ -50,7 +50,8 @@ async def retrieve_response(request: Request, response_id: str, include: list[st
             batches = channel.subscribe(start)
         elif follower is not None:
             await service.get_response(session, project_id, response_id)  # 404 unless the project's
-            batches = follower.follow(response_id, start, END_EVENTS)
+            batches = follower.follow(response_id, start, END_EVENTS,
+                                      going_on=lambda: service.is_going_on(request.app.state.database, response_id))
         else:
             await service.get_response(session, project_id, response_id)
             raise InvalidRequest(f"Response {response_id} is not in progress: retrieve it without `stream`.",

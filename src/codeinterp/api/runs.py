@@ -111,7 +111,8 @@ async def submit_tool_outputs(request: Request, thread_id: str, run_id: str, bod
                               project_id: str = Depends(current_project), worker: RunWorker = Depends(run_worker)):
     handle = await worker.submit_tool_outputs(project_id, thread_id, run_id, _body(body))
     if handle.channel is None:  # the run goes on on the replica that drives it
-        handle.channel = request.app.state.event_follower.stream(run_id, LEG_END_EVENTS)
+        handle.channel = request.app.state.event_follower.stream(
+            run_id, LEG_END_EVENTS, going_on=lambda: service.is_going_on(request.app.state.database, run_id))
     return sse_response(handle) if body.stream else run_response(handle.run)
 
 

@@ -11,7 +11,7 @@ gives the sequence to start after).
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import asyncpg
 from sqlalchemy import text
@@ -148,14 +148,19 @@ class EventFollower:
         for waiter in self._waiters.get(stream_id, ()):
             waiter.set()
 
-    def stream(self, stream_id: str, end_events: frozenset[str]) -> "FollowedStream":
-        return FollowedStream(self, stream_id, end_events)
+    def stream(self, stream_id: str, end_events: frozenset[str],
+               going_on: Callable[[], Awaitable[bool]] | None = None) -> "FollowedStream":
+        return FollowedStream(self, stream_id, end_events, going_on)
 
-    async def follow(self, stream_id: str, start: int, end_events: frozenset[str]) -> AsyncIterator[list[Event]]:
-        """The stream's events from sequence `start`, in batches, until an end event (or `error`)."""
+    async def follow(self, stream_id: str, start: int, end_events: frozenset[str],
+                     going_on: Callable[[], Awaitable[bool]] | None = None) -> AsyncIterator[list[Event]]:
+        """The stream's events from sequence `start`, in batches, until an end event (or `error`),
+        or until `going_on()` says the run or response has ended without one (its replica lost
+        the events: the stream just ends)."""
         wake = asyncio.Event()
         self._waiters.setdefault(stream_id, set()).add(wake)
         position = start
+        ended = False
         try:
             while True:
                 wake.clear()  # before reading: a NOTIFY that comes during the read is kept
@@ -170,10 +175,12 @@ class EventFollower:
                     if ends:
                         return
                     continue
+                if ended:
+                    return
                 try:
                     await asyncio.wait_for(wake.wait(), FOLLOW_POLL_SECONDS)
                 except TimeoutError:
-                    pass
+                    ended = going_on is not None and not await going_on()  # then one last read
         finally:
             waiters = self._waiters.get(stream_id)
             if waiters is not None:
@@ -185,10 +192,12 @@ class EventFollower:
 class FollowedStream:
     """A stored stream read like an `EventChannel` (`subscribe(start)`)."""
 
-    def __init__(self, follower: EventFollower, stream_id: str, end_events: frozenset[str]) -> None:
+    def __init__(self, follower: EventFollower, stream_id: str, end_events: frozenset[str],
+                 going_on: Callable[[], Awaitable[bool]] | None) -> None:
         self.follower = follower
         self.stream_id = stream_id
         self.end_events = end_events
+        self.going_on = going_on
 
     def subscribe(self, start: int = 0) -> AsyncIterator[list[Event]]:
-        return self.follower.follow(self.stream_id, start, self.end_events)
+        return self.follower.follow(self.stream_id, start, self.end_events, self.going_on)

@@ -198,5 +198,11 @@ async def status_of(session: AsyncSession, response_id: str) -> str | None:
     return (await session.execute(select(Response.status).where(Response.id == response_id))).scalar()
 
 
+async def is_going_on(db, response_id: str) -> bool:
+    """Whether the response is queued or in progress (from a session of its own: for a long stream)."""
+    async with db.session() as session:
+        return await status_of(session, response_id) in ACTIVE_STATUSES
+
+
 async def finish(c: AsyncConnection, response_id: str, **values) -> None:
     await c.execute(update(Response).where(Response.id == response_id).values(**values))
