@@ -30,8 +30,9 @@ def fresh_script(upstream):
 class Topology:
     def __init__(self, tmp_path_factory, database_url: str, upstream) -> None:
         self.key = "sk-ci-topology-" + secrets.token_hex(16)
+        blobs = tmp_path_factory.mktemp("shared-blobs")  # one blob store for all (a bucket, in production)
         self.env = {"CODEINTERP_DATABASE_URL": database_url, "CODEINTERP_MODEL_BASE_URL": upstream.base_url,
-                    "CODEINTERP_API_KEY": self.key}
+                    "CODEINTERP_API_KEY": self.key, "CODEINTERP_BLOB_URL": f"file://{blobs}"}
         self.tmp_path_factory = tmp_path_factory
         self.replicas: list[ServerProcess] = []
 
@@ -73,6 +74,26 @@ def test_a_run_created_on_one_replica_is_polled_and_read_on_the_other(topology, 
     messages = a.beta.threads.messages.list(thread.id, order="asc").data
     assert [m.role for m in messages] == ["user", "assistant"]
     assert messages[1].content[0].text.value == "It is 42."
+
+
+def test_the_seed_flow_with_files_spread_over_both_replicas(topology, upstream):
+    a, b = topology.client(topology.a), topology.client(topology.b)
+    uploaded = a.files.create(file=("sales.csv", b"region,amount\nnorth,3\nsouth,4\n"), purpose="assistants")
+    upstream.script([python("import pandas as pd\ndf = pd.read_csv('/mnt/data/sales.csv')\n"
+                            "df.to_csv('/mnt/data/total.csv', index=False)\nint(df.amount.sum())"),
+                     {"text": "The total is 7: [total](sandbox:/mnt/data/total.csv)."}])
+    assistant = b.beta.assistants.create(model=MODEL, tools=[{"type": "code_interpreter"}],
+                                         tool_resources={"code_interpreter": {"file_ids": [uploaded.id]}})
+    thread = a.beta.threads.create(messages=[{"role": "user", "content": "Sum it."}])
+    run = b.beta.threads.runs.create(thread.id, assistant_id=assistant.id)
+    done = wait_for(lambda: (r := a.beta.threads.runs.retrieve(run.id, thread_id=thread.id)).status == "completed"
+                    and r, timeout=120)
+    assert steps_of(a, done)[0].step_details.tool_calls[0].code_interpreter.outputs[0].logs.strip() == "7"
+    answer = a.beta.threads.messages.list(thread.id, order="desc").data[0]
+    (annotation,) = answer.content[0].text.annotations
+    generated = annotation.file_path.file_id
+    assert a.files.content(generated).read() == b"region,amount\nnorth,3\nsouth,4\n"  # made on b, read on a
+    assert b.files.content(uploaded.id).read() == a.files.content(uploaded.id).read()
 
 
 def test_a_threads_next_run_on_the_other_replica_is_told_that_the_code_state_was_lost(topology, upstream):

@@ -93,7 +93,8 @@ class RunWorker:
         if several:
             self.events = EventWriter(self.db)
             self.events.start()
-            self.replicas = Replicas(self.db, self.database_url, self.engine, self.responses, self.settings.resolved_replica_id)
+            self.replicas = Replicas(self.db, self.database_url, self.engine, self.responses,
+                                     self.settings.resolved_replica_id)
             for engine in (self.engine, self.responses):
                 engine.events, engine.replicas = self.events, self.replicas
         await self.engine.start(fail_unfinished=not several)
