@@ -383,6 +383,8 @@ class RunEngine:
             ar.expiry.cancel()
         ar = ar or ActiveRun(id=run_id, project_id=project_id, thread_id="", assistant_id="")
         ar.channel.close()
+        if self.events is not None:
+            self.events.forget(run_id)
         return await self._finish(ar, status, last_error=last_error)
 
     async def _finish(self, ar: ActiveRun, status: str, last_error: dict | None = None,
