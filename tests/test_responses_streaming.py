@@ -2,6 +2,7 @@
 through `stream=True` and `client.responses.stream()`, and a response the server dies in."""
 
 import httpx
+import openai
 import pytest
 
 from tests.conftest import make_client
@@ -113,3 +114,20 @@ def test_a_failing_model_ends_the_stream_with_response_failed(client, upstream):
     assert failed.status == "failed" and failed.error.code == "server_error"
     assert "the model broke" in failed.error.message
     assert client.responses.retrieve(failed.id).status == "failed"
+
+
+def test_a_background_response_streamed_again_while_it_goes_on_and_not_once_ended(client, upstream):
+    upstream.script([python("import time\ntime.sleep(1)\n'slept'"), {"text": "Awake."}])
+    response = client.responses.create(model=MODEL, input="Sleep.", tools=AUTO, background=True)
+    wait_for(lambda: len(upstream.requests) == 1, timeout=60)
+    events = list(client.responses.retrieve(response.id, stream=True, starting_after=1))
+    assert events[-1].type == "response.completed" and events[-1].response.output_text == "Awake."
+    assert [e.sequence_number for e in events] == list(range(2, 2 + len(events)))
+
+    def refused() -> bool:  # once it has ended, one process keeps no events: retrieve it without `stream`
+        try:
+            list(client.responses.retrieve(response.id, stream=True))
+        except openai.BadRequestError as error:
+            return "not in progress" in str(error)
+        return False
+    assert wait_for(refused, timeout=10)

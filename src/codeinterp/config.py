@@ -1,5 +1,6 @@
 """All of codeinterp's settings: one object, read from `CODEINTERP_*` environment variables."""
 
+import hashlib
 import socket
 from functools import lru_cache
 from pathlib import Path
@@ -45,6 +46,9 @@ class Settings(BaseSettings):
 
     # Runs
     run_expiry_seconds: int = 600  # a run not finished by then (e.g. waiting for tool outputs) expires
+    # With PostgreSQL, this process among the replicas sharing the database; the same id after a
+    # restart lets it end its own unfinished runs at once (default: host name and data directory).
+    replica_id: str | None = None
 
     # Projects and runs: limits per tenant
     project_storage_mb: int = 10240  # bytes a project may store: uploads and generated files
@@ -107,6 +111,13 @@ class Settings(BaseSettings):
         """CODEINTERP_UPLOAD_EXTENSIONS as suffixes: {".parquet", ".tsv"}."""
         return frozenset("." + ext.strip().lower().lstrip(".") for ext in self.upload_extensions.split(",")
                          if ext.strip().lstrip("."))
+
+    @property
+    def resolved_replica_id(self) -> str:
+        if self.replica_id:
+            return self.replica_id
+        digest = hashlib.sha256(f"{socket.gethostname()}:{self.data_dir.resolve()}".encode()).hexdigest()
+        return "replica_" + digest[:24]
 
     @property
     def blob_dir(self) -> Path:

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from codeinterp.api.access import AccessLogMiddleware
 from codeinterp.api.errors import BodyLimitMiddleware, RequestIdMiddleware, install_error_handlers
 from codeinterp.config import Settings, get_settings
+from codeinterp.runs.shared_events import EventFollower, is_postgres
 from codeinterp.runs.worker import RunWorker
 from codeinterp.store import files as file_store
 from codeinterp.store.db import Database, run_migrations_async
@@ -67,6 +68,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # The one containers service (threads' and the Containers API's), on the worker's loop; its
         # public methods may be awaited from here.
         app.state.containers = app.state.run_worker.engine.containers
+        # With PostgreSQL, streams of runs and responses driven by other replicas are read here.
+        app.state.event_follower = None
+        if is_postgres(url):
+            app.state.event_follower = EventFollower(db, url)
+            await app.state.event_follower.start()
+            app.state.closers.append(app.state.event_follower.stop)
         try:
             yield
         finally:

@@ -17,6 +17,7 @@ from codeinterp.api.schemas.runs import (
 )
 from codeinterp.logs import add_to_context
 from codeinterp.runs.engine import RunHandle
+from codeinterp.runs.events import LEG_END_EVENTS
 from codeinterp.runs.worker import RunWorker
 from codeinterp.store import runs as service
 from codeinterp.store.runs import ACTIVE_RUN_STATUSES, run_to_dict, step_to_dict
@@ -106,9 +107,12 @@ async def cancel_run(thread_id: str, run_id: str, project_id: str = Depends(curr
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}/submit_tool_outputs", response_model=RunObject)
-async def submit_tool_outputs(thread_id: str, run_id: str, body: SubmitToolOutputsRunRequest,
+async def submit_tool_outputs(request: Request, thread_id: str, run_id: str, body: SubmitToolOutputsRunRequest,
                               project_id: str = Depends(current_project), worker: RunWorker = Depends(run_worker)):
     handle = await worker.submit_tool_outputs(project_id, thread_id, run_id, _body(body))
+    if handle.channel is None:  # the run goes on on the replica that drives it
+        handle.channel = request.app.state.event_follower.stream(
+            run_id, LEG_END_EVENTS, going_on=lambda: service.is_going_on(request.app.state.database, run_id))
     return sse_response(handle) if body.stream else run_response(handle.run)
 
 

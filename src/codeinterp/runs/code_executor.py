@@ -16,10 +16,11 @@ from codeinterp.store.text import valid_utf8
 
 
 NOTE_STATE_LOST = ("[note: this thread's earlier session ended (it expired, was closed to make room for "
-                   "other sessions, or the server restarted); "
+                   "other sessions, the server restarted, or another server replica ran it); "
                    "variables and files made in it are gone, input files were copied again]\n")
 NOTE_CONTAINER_STATE_LOST = ("[note: this container's earlier session ended (it was closed to make room for "
-                             "other sessions, or the server restarted); variables are gone, the container's "
+                             "other sessions, the server restarted, or another server replica ran it); "
+                             "variables are gone, the container's "
                              "files were copied again]\n")
 
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select
 
 from codeinterp.config import Settings
 from codeinterp.logs import log_context
@@ -25,7 +25,7 @@ from codeinterp.runs.turn_loop import Cancelled, Stopped
 from codeinterp.runs.containers import Containers
 from codeinterp.store.assistants import Assistant
 from codeinterp.store.messages import create_message
-from codeinterp.store.threads import Message, Thread, create_thread, message_to_dict, thread_to_dict
+from codeinterp.store.threads import Message, Thread, create_thread, fail_runs, message_to_dict, thread_to_dict
 from codeinterp.store.db import Database
 from codeinterp.store.errors import InvalidRequest, NotFound, Unavailable
 from codeinterp.store.ids import new_id, now
@@ -52,7 +52,7 @@ RESTART_ERROR = {"code": "server_error",
 @dataclass
 class RunHandle:
     run: dict
-    channel: EventChannel
+    channel: EventChannel | None  # None: the run goes on on another replica (`follow` its stored events)
     start: int = 0
     prefix: list[Event] = field(default_factory=list)
     thread: dict | None = None
@@ -82,27 +82,24 @@ class RunEngine:
         self._models: tuple[float, set[str] | None] | None = None
         self._stopping = False
         self._draining = False
+        self.events = None  # EventWriter with several replicas (events stored), else None
+        self.replicas = None  # Replicas with several replicas (who drives which run), else None
+
+    def _channel(self, run_id: str) -> EventChannel:
+        return self.events.channel(run_id) if self.events is not None else EventChannel()
 
     # ---- lifecycle -------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Runs a previous process left unfinished end as `failed`, saying why."""
+    async def start(self, fail_unfinished: bool = True) -> None:
+        """Runs a previous process left unfinished end as `failed`, saying why (with several
+        replicas, `Replicas` ends those of replicas that are gone instead)."""
         await self.containers.start()
-        t = now()
-        async with self.db.session() as s:
-            stale = (await s.execute(select(Run.id).where(Run.status.in_(ACTIVE_RUN_STATUSES)))).scalars().all()
+        if fail_unfinished:
+            async with self.db.session() as s:
+                stale = (await s.execute(select(Run.id).where(Run.status.in_(ACTIVE_RUN_STATUSES)))).scalars().all()
+                if stale:
+                    await fail_runs(s, stale, RESTART_ERROR)
             if stale:
-                await s.execute(update(Run).where(Run.id.in_(stale)).values(
-                    status="failed", failed_at=t, last_error=RESTART_ERROR, required_action=None))
-                await s.execute(update(RunStep).where(RunStep.run_id.in_(stale), RunStep.status == "in_progress")
-                                .values(status="failed", failed_at=t, last_error=RESTART_ERROR))
-                messages = (await s.execute(select(Message).where(
-                    Message.run_id.in_(stale), Message.status == "in_progress"))).scalars().all()
-                for m in messages:
-                    m.status = "incomplete"
-                    m.incomplete_at = t
-                    m.incomplete_details = {"reason": "run_failed"}
-                await s.commit()
                 log.warning("marked %d unfinished runs as failed after a restart", len(stale))
 
     @property
@@ -189,10 +186,13 @@ class RunEngine:
             run = (await c.execute(INSERT_RUN, dict(
                 fields, id=new_id("run"), project_id=project_id, thread_id=thread_id, assistant_id=assistant.id,
                 status="queued", created_at=t, expires_at=t + self.settings.run_expiry_seconds))).one()
+            if self.replicas is not None:
+                await self.replicas.own(c, run.id)
             await s.commit()
         run_dict = run_to_dict(run)
 
-        ar = ActiveRun(id=run.id, project_id=project_id, thread_id=thread_id, assistant_id=assistant.id)
+        ar = ActiveRun(id=run.id, project_id=project_id, thread_id=thread_id, assistant_id=assistant.id,
+                       channel=self._channel(run.id))
         self._active[ar.id] = ar
         ar.publish("thread.run.created", run_dict)
         ar.publish("thread.run.queued", run_dict)
@@ -202,9 +202,11 @@ class RunEngine:
 
     async def submit_tool_outputs(self, project_id: str, thread_id: str, run_id: str, body: dict) -> RunHandle:
         ar = self._active.get(run_id)
+        # a run another live replica drives: stored here, resumed there (see Replicas)
+        elsewhere = await self.replicas.live_owner(run_id) if ar is None and self.replicas is not None else None
         async with self.db.session() as s:
             run = await get_run(s, project_id, thread_id, run_id)
-            if run.status != "requires_action" or ar is None:
+            if run.status != "requires_action" or (ar is None and elsewhere is None):
                 raise InvalidRequest(f"Runs in status \"{run.status}\" do not accept tool outputs.")
             if run.expires_at is not None and now() >= run.expires_at:
                 raise InvalidRequest("This run has expired and no longer accepts tool outputs.")
@@ -236,32 +238,72 @@ class RunEngine:
             run.required_action = None
             await s.commit()
             step_dict, run_dict = step_to_dict(step), run_to_dict(run)
+        if elsewhere:
+            start = await self.replicas.request_resume(elsewhere, run_id)
+            return RunHandle(run=run_dict, channel=None, start=start)
+        self._resume(ar, step_dict, run_dict)
+        return RunHandle(run=run_dict, channel=ar.channel)
 
+    async def resume_here(self, run_id: str) -> None:
+        """Another replica stored tool outputs for this run (now `queued`): its next leg starts."""
+        ar = self._active.get(run_id)
+        if ar is None or ar.task is not None:
+            return
+        async with self.db.session() as s:
+            run = await s.get(Run, run_id)
+            step = (await s.execute(select(RunStep).where(RunStep.run_id == run_id, RunStep.type == "tool_calls")
+                                    .order_by(RunStep.position.desc()).limit(1))).scalar_one()
+            if run.status != "queued":
+                return
+            step_dict, run_dict = step_to_dict(step), run_to_dict(run)
+        self._resume(ar, step_dict, run_dict)
+
+    def _resume(self, ar: ActiveRun, step_dict: dict, run_dict: dict) -> None:
         if ar.expiry is not None:
             ar.expiry.cancel()
             ar.expiry = None
-        ar.channel = EventChannel()
+        ar.channel = self._channel(ar.id)
         ar.awaiting_outputs_until = None
         ar.publish("thread.run.step.completed", step_dict)
         ar.publish("thread.run.queued", run_dict)
         ar.task = asyncio.create_task(self._drive(ar, resume=True), name=f"run {ar.id}")
-        return RunHandle(run=run_dict, channel=ar.channel)
 
     async def cancel_run(self, project_id: str, thread_id: str, run_id: str) -> dict:
         ar = self._active.get(run_id)
         running = ar is not None and ar.task is not None and not ar.task.done()
+        # a run another live replica drives: that replica cancels it (see Replicas)
+        elsewhere = await self.replicas.live_owner(run_id) if ar is None and self.replicas is not None else None
         async with self.db.session() as s:
             run = await get_run(s, project_id, thread_id, run_id)
             if run.status == "cancelling":
                 return run_to_dict(run)
             if run.status not in ACTIVE_RUN_STATUSES:
                 raise InvalidRequest(f"Cannot cancel run with status '{run.status}'.")
-            if running:
+            if running or elsewhere:
                 run.status = "cancelling"
                 await s.commit()
                 run_dict = run_to_dict(run)
+        if elsewhere:
+            await self.replicas.request_cancel(elsewhere, run_id)
+            return run_dict
         if not running:
             return await self._end_now(project_id, run_id, "cancelled")
+        self._cancel_task(ar, run_dict)
+        return run_dict
+
+    async def cancel_here(self, run_id: str) -> None:
+        """Another replica asked to cancel this run (already `cancelling` in the database)."""
+        ar = self._active.get(run_id)
+        if ar is None:
+            return
+        if ar.task is None or ar.task.done():
+            await self._end_now(ar.project_id, run_id, "cancelled")
+            return
+        async with self.db.session() as s:
+            run_dict = run_to_dict(await s.get(Run, run_id))
+        self._cancel_task(ar, run_dict)
+
+    def _cancel_task(self, ar: ActiveRun, run_dict: dict) -> None:
         ar.cancel_requested = True
         ar.publish("thread.run.cancelling", run_dict)
         if ar.executing:
@@ -269,7 +311,6 @@ class RunEngine:
         else:
             ar.task.cancel()
         asyncio.get_running_loop().call_later(CANCEL_GRACE_SECONDS, self._force_cancel, ar)
-        return run_dict
 
     async def _interrupt(self, ar: ActiveRun) -> None:
         try:
@@ -326,6 +367,8 @@ class RunEngine:
                 delay, lambda: asyncio.create_task(self._expire(ar)))
         else:
             self._active.pop(ar.id, None)
+            if self.events is not None:
+                self.events.forget(ar.id)
 
     async def _expire(self, ar: ActiveRun) -> None:
         async with self.db.session() as s:
@@ -340,6 +383,8 @@ class RunEngine:
             ar.expiry.cancel()
         ar = ar or ActiveRun(id=run_id, project_id=project_id, thread_id="", assistant_id="")
         ar.channel.close()
+        if self.events is not None:
+            self.events.forget(run_id)
         return await self._finish(ar, status, last_error=last_error)
 
     async def _finish(self, ar: ActiveRun, status: str, last_error: dict | None = None,

@@ -44,15 +44,17 @@ class EventChannel:
     def closed(self) -> bool:
         return self._closed
 
-    def publish(self, name: str, data: dict) -> None:
+    def publish(self, name: str, data: dict) -> Event | None:
+        """Publish the event; returns it as readers get it (None on a closed channel)."""
         encoded = event(name, data)
         with self._lock:
             if self._closed:
-                return
+                return None
             self._events.append(encoded)
             if name in self.end_events:
                 self._closed = True
         self._wake()
+        return encoded
 
     def close(self) -> None:
         with self._lock:

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from codeinterp.config import Settings
 from codeinterp.runs import prompt
 from codeinterp.runs.responses_input import chat_messages, input_items
-from codeinterp.runs.responses_run import ActiveResponse, ResponsesRecorder
+from codeinterp.runs.responses_run import END_EVENTS, ActiveResponse, ResponsesRecorder
 from codeinterp.runs.turn_loop import Cancelled, Stopped, TurnLoop, TurnParameters
 from codeinterp.store import files as file_store
 from codeinterp.store import responses as store
@@ -27,6 +27,8 @@ from codeinterp.upstream.client import ChatClient, UpstreamError
 log = logging.getLogger(__name__)
 
 CANCEL_GRACE_SECONDS = 2.0
+CANCEL_WAIT_SECONDS = 10.0  # a cancel sent to another replica: how long the request waits for the end
+CANCEL_POLL_SECONDS = 0.2
 MAX_INPUT_IMAGE_BYTES = 20 * 1024 * 1024
 SHUTDOWN_ERROR = {"code": "server_error",
                   "message": "The server was shut down or restarted while this response was in progress, "
@@ -78,8 +80,14 @@ class ResponseEngine:
         self._active: dict[str, ActiveResponse] = {}
         self._stopping = False
         self._draining = False
+        self.events = None  # EventWriter with several replicas (events stored), else None
+        self.replicas = None  # Replicas with several replicas (who drives which response), else None
 
-    async def start(self) -> None:
+    async def start(self, fail_unfinished: bool = True) -> None:
+        """Responses a previous process left unfinished end `failed` (with several replicas,
+        `Replicas` ends those of replicas that are gone instead)."""
+        if not fail_unfinished:
+            return
         async with self.db.transaction() as c:
             failed = await store.fail_unfinished(c, RESTART_ERROR)
         if failed:
@@ -150,10 +158,14 @@ class ResponseEngine:
             s.add(row)
             await s.flush()
             await store.add_items(await s.connection(), row.id, "input", inputs)
+            if self.replicas is not None:
+                await self.replicas.own(await s.connection(), row.id)
             await s.commit()
             s.expunge(row)
         ar = ActiveResponse(id=row.id, project_id=project_id, row=row, include=set(body.get("include") or []),
                             container_id=container_id, executor=executor)
+        if self.events is not None and row.store:  # a response not stored leaves no events either
+            ar.channel = self.events.channel(ar.id, END_EVENTS)
         self._active[ar.id] = ar
         ar.emit("response.created", response=ar.as_dict())
         if row.background:
@@ -186,6 +198,11 @@ class ResponseEngine:
             return None
         return store.response_to_dict(ar.row, ar.output, include)
 
+    def channel(self, project_id: str, response_id: str):
+        """The response's event channel, if it is going on here."""
+        ar = self._active.get(response_id)
+        return ar.channel if ar is not None and ar.project_id == project_id else None
+
     async def cancel(self, project_id: str, response_id: str) -> dict:
         ar = self._active.get(response_id)
         if ar is None or ar.project_id != project_id:
@@ -193,6 +210,9 @@ class ResponseEngine:
                 row = await store.get_response(s, project_id, response_id)
                 if not row.background:
                     raise InvalidRequest("Only responses created with background=true can be cancelled.")
+            if self.replicas is not None and row.status in store.ACTIVE_STATUSES:
+                await self._cancel_elsewhere(response_id)
+            async with self.db.session() as s:
                 return await store.response_with_output(s, project_id, response_id)
         ar.cancel_requested = True
         if ar.executing:
@@ -202,6 +222,26 @@ class ResponseEngine:
         asyncio.get_running_loop().call_later(CANCEL_GRACE_SECONDS, self._force_cancel, ar)
         await ar.done.wait()
         return ar.as_dict()
+
+    async def _cancel_elsewhere(self, response_id: str) -> None:
+        """Ask the live replica driving the response to cancel it, and wait (a while) until it has."""
+        owner = await self.replicas.live_owner(response_id)
+        if owner is None:
+            return
+        await self.replicas.request_cancel(owner, response_id)
+        deadline = asyncio.get_running_loop().time() + CANCEL_WAIT_SECONDS
+        while asyncio.get_running_loop().time() < deadline:
+            async with self.db.session() as s:
+                status = await store.status_of(s, response_id)
+            if status not in store.ACTIVE_STATUSES:
+                return
+            await asyncio.sleep(CANCEL_POLL_SECONDS)
+
+    async def cancel_here(self, response_id: str) -> None:
+        """Another replica asked to cancel this response."""
+        ar = self._active.get(response_id)
+        if ar is not None:
+            await self.cancel(ar.project_id, response_id)
 
     async def _interrupt(self, ar: ActiveResponse) -> None:
         try:
@@ -294,6 +334,8 @@ class ResponseEngine:
         finally:
             ar.channel.close()
             self._active.pop(ar.id, None)
+            if self.events is not None:
+                self.events.forget(ar.id)
             ar.done.set()
 
     async def _end(self, ar: ActiveResponse, recorder: ResponsesRecorder | None, status: str,

@@ -19,7 +19,9 @@ import uvloop
 
 from codeinterp.config import Settings
 from codeinterp.runs.engine import RunEngine, RunHandle
+from codeinterp.runs.replicas import Replicas
 from codeinterp.runs.responses_engine import ResponseEngine
+from codeinterp.runs.shared_events import EventWriter, is_postgres
 from codeinterp.runs.responses_run import ActiveResponse
 from codeinterp.sandbox import SandboxBackend, create_backend
 from codeinterp.store.db import Database
@@ -42,6 +44,8 @@ class RunWorker:
         self.engine: RunEngine | None = None
         self.responses: ResponseEngine | None = None
         self._draining: concurrent.futures.Future | None = None
+        self.events: EventWriter | None = None  # with PostgreSQL (several replicas)
+        self.replicas: Replicas | None = None
 
     def drain(self, grace_seconds: float) -> None:
         """From any thread (the server got SIGTERM): see RunEngine.drain; `stop` waits for it."""
@@ -83,10 +87,20 @@ class RunWorker:
         self.sandboxes = create_backend(self.settings)
         await self.sandboxes.start()
         self.engine = RunEngine(self.db, self.sandboxes, self.settings)
-        await self.engine.start()
         self.responses = ResponseEngine(self.db, self.engine.containers, self.engine.client, self.engine.check_model,
                                         self.settings)
-        await self.responses.start()
+        several = is_postgres(self.database_url)  # several replicas may share the database
+        if several:
+            self.events = EventWriter(self.db)
+            self.events.start()
+            self.replicas = Replicas(self.db, self.database_url, self.engine, self.responses,
+                                     self.settings.resolved_replica_id)
+            for engine in (self.engine, self.responses):
+                engine.events, engine.replicas = self.events, self.replicas
+        await self.engine.start(fail_unfinished=not several)
+        await self.responses.start(fail_unfinished=not several)
+        if self.replicas is not None:
+            await self.replicas.start()
 
     async def stop(self) -> None:
         if self._thread.is_alive():
@@ -106,8 +120,9 @@ class RunWorker:
             self.loop.close()
 
     async def _stop(self) -> None:
-        closers = [self.responses and self.responses.stop, self.engine and self.engine.stop, self.sandboxes and self.sandboxes.stop,
-                   self.db and self.db.close]
+        closers = [self.responses and self.responses.stop, self.engine and self.engine.stop,
+                   self.events and self.events.stop, self.replicas and self.replicas.stop,
+                   self.sandboxes and self.sandboxes.stop, self.db and self.db.close]
         for close in filter(None, closers):
             try:
                 await close()
@@ -145,6 +160,12 @@ class RunWorker:
         """The response as it stands, if it is going on (else None: read it from the database)."""
         async def read() -> dict | None:
             return self.responses.active(project_id, response_id, include)
+        return await self._call(read())
+
+    async def response_channel(self, project_id: str, response_id: str):
+        """The event channel of the response, if it is going on here (else None)."""
+        async def read():
+            return self.responses.channel(project_id, response_id)
         return await self._call(read())
 
     async def cancel_response(self, project_id: str, response_id: str) -> dict:

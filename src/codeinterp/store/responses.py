@@ -19,6 +19,7 @@ from codeinterp.store.errors import InvalidRequest
 from codeinterp.store.ids import next_sequence
 from codeinterp.store.ownership import get_owned, plausible_id
 from codeinterp.store.pagination import PageQuery, paginate
+from codeinterp.store.replicas import forget_streams
 
 ACTIVE_STATUSES = ("queued", "in_progress")
 INCLUDE_CODE_OUTPUTS = "code_interpreter_call.outputs"
@@ -173,6 +174,7 @@ async def list_input_items(session: AsyncSession, project_id: str, response_id: 
 async def delete_response(session: AsyncSession, project_id: str, response_id: str) -> None:
     row = await get_response(session, project_id, response_id)
     await session.execute(delete(ResponseItem).where(ResponseItem.response_id == row.id))
+    await forget_streams(session, [row.id])
     await session.delete(row)
 
 
@@ -182,11 +184,24 @@ async def forget(c: AsyncConnection, response_id: str) -> None:
     await c.execute(delete(Response).where(Response.id == response_id))
 
 
-async def fail_unfinished(c: AsyncConnection, error: dict) -> int:
-    """Responses a previous process left queued or in progress end `failed` with `error`."""
-    result = await c.execute(update(Response).where(Response.status.in_(ACTIVE_STATUSES))
-                             .values(status="failed", error=error))
+async def fail_unfinished(c: AsyncConnection, error: dict, ids=None) -> int:
+    """Responses a previous process left queued or in progress (those of `ids`, if given) end
+    `failed` with `error`."""
+    condition = Response.status.in_(ACTIVE_STATUSES)
+    if ids is not None:
+        condition = condition & Response.id.in_(ids)
+    result = await c.execute(update(Response).where(condition).values(status="failed", error=error))
     return result.rowcount or 0
+
+
+async def status_of(session: AsyncSession, response_id: str) -> str | None:
+    return (await session.execute(select(Response.status).where(Response.id == response_id))).scalar()
+
+
+async def is_going_on(db, response_id: str) -> bool:
+    """Whether the response is queued or in progress (from a session of its own: for a long stream)."""
+    async with db.session() as session:
+        return await status_of(session, response_id) in ACTIVE_STATUSES
 
 
 async def finish(c: AsyncConnection, response_id: str, **values) -> None:

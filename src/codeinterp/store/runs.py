@@ -189,3 +189,10 @@ async def get_run_step(session: AsyncSession, project_id: str, thread_id: str, r
 async def count_queued_runs(session: AsyncSession) -> int:
     """Runs of every project waiting to start (the run queue's depth)."""
     return int((await session.execute(select(func.count()).select_from(Run).where(Run.status == "queued"))).scalar_one())
+
+
+async def is_going_on(db: Database, run_id: str) -> bool:
+    """Whether the run is active (from a session of its own: for a long stream)."""
+    async with db.session() as session:
+        status = (await session.execute(select(Run.status).where(Run.id == run_id))).scalar()
+    return status in ACTIVE_RUN_STATUSES

@@ -6,7 +6,7 @@ the services check what needs the database: file ids of the project, no active r
 prefixes the parameters named in errors, e.g. "thread" when the body came inside a thread-and-run
 request."""
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, String, delete
+from sqlalchemy import JSON, BigInteger, Index, Integer, String, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -14,7 +14,8 @@ from codeinterp.store.db import Base
 from codeinterp.store.ids import new_id, next_sequence, now
 from codeinterp.store.ownership import get_owned
 from codeinterp.store.references import check_file_ids, stored_tool_resources
-from codeinterp.store.runs import Run, RunStep, refuse_if_running
+from codeinterp.store.replicas import forget_streams
+from codeinterp.store.runs import Run, RunStep, refuse_if_running, run_to_dict
 
 
 class Thread(Base):
@@ -130,10 +131,27 @@ async def update_thread(session: AsyncSession, project_id: str, thread_id: str, 
     return row
 
 
+async def fail_runs(session: AsyncSession, run_ids, error: dict) -> list[dict]:
+    """End runs no task drives any more as `failed` with `error` (their open steps failed, their
+    open messages incomplete); their run objects."""
+    t = now()
+    await session.execute(update(Run).where(Run.id.in_(run_ids)).values(
+        status="failed", failed_at=t, last_error=error, required_action=None))
+    await session.execute(update(RunStep).where(RunStep.run_id.in_(run_ids), RunStep.status == "in_progress")
+                          .values(status="failed", failed_at=t, last_error=error))
+    await session.execute(update(Message).where(Message.run_id.in_(run_ids), Message.status == "in_progress")
+                          .values(status="incomplete", incomplete_at=t, incomplete_details={"reason": "run_failed"}))
+    await session.commit()
+    runs = (await session.execute(select(Run).where(Run.id.in_(run_ids)).execution_options(
+        populate_existing=True))).scalars().all()
+    return [run_to_dict(r) for r in runs]
+
+
 async def delete_thread(session: AsyncSession, project_id: str, thread_id: str) -> None:
     """Deletes the thread with its messages, runs and run steps (not while a run on it is active)."""
     row = await get_thread(session, project_id, thread_id)
     await refuse_if_running(session, project_id, thread_id, "delete thread")
+    await forget_streams(session, select(Run.id).where(Run.project_id == project_id, Run.thread_id == thread_id))
     for table in (Message, RunStep, Run):
         await session.execute(delete(table).where(table.project_id == project_id, table.thread_id == thread_id))
     await session.delete(row)

@@ -1,0 +1,234 @@
+"""Two API replicas on one PostgreSQL (two `codeinterp serve` processes, one database): requests
+spread over both (create on one, poll and stream on the other), a client reconnecting to the
+other replica mid-stream misses nothing, and a replica killed with -9 mid-run leaves nothing
+stuck (its runs and responses end `failed` on the others within the stated bound)."""
+
+import secrets
+
+import openai
+import pytest
+
+from tests.helpers.postgres import postgres_database
+from tests.helpers.server import ServerProcess
+from tests.test_responses import AUTO, MODEL, OUTPUTS
+from tests.test_runs import make_assistant, python, steps_of, wait_for
+from tests.test_runs_streaming import Recorder, squash
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+
+# A killed replica's runs end within DEAD_AFTER_SECONDS + HEARTBEAT_SECONDS (12 s); the wait is
+# generous for a loaded machine (tests never assert timings).
+LOST_REPLICA_WAIT_SECONDS = 90
+SLOW_CELL = "import time\nfor i in range(4):\n    print(i, flush=True)\n    time.sleep(0.5)\n'slept'"
+
+
+@pytest.fixture(autouse=True)
+def fresh_script(upstream):
+    upstream.reset()
+
+
+class Topology:
+    def __init__(self, tmp_path_factory, database_url: str, upstream) -> None:
+        self.key = "sk-ci-topology-" + secrets.token_hex(16)
+        blobs = tmp_path_factory.mktemp("shared-blobs")  # one blob store for all (a bucket, in production)
+        self.env = {"CODEINTERP_DATABASE_URL": database_url, "CODEINTERP_MODEL_BASE_URL": upstream.base_url,
+                    "CODEINTERP_API_KEY": self.key, "CODEINTERP_BLOB_URL": f"file://{blobs}"}
+        self.tmp_path_factory = tmp_path_factory
+        self.replicas: list[ServerProcess] = []
+
+    def replica(self) -> ServerProcess:
+        proc = ServerProcess(self.tmp_path_factory.mktemp("replica"), env=self.env).start()
+        self.replicas.append(proc)
+        return proc
+
+    def client(self, replica: ServerProcess) -> openai.OpenAI:
+        return openai.OpenAI(base_url=replica.base_url, api_key=self.key, max_retries=0, timeout=60,
+                             _strict_response_validation=True)
+
+    def stop(self) -> None:
+        for proc in self.replicas:
+            proc.stop()
+
+
+@pytest.fixture(scope="module")
+def topology(tmp_path_factory, upstream):
+    with postgres_database() as database_url:
+        topo = Topology(tmp_path_factory, database_url, upstream)
+        try:
+            topo.a, topo.b = topo.replica(), topo.replica()
+            yield topo
+        finally:
+            topo.stop()
+
+
+def test_a_run_created_on_one_replica_is_polled_and_read_on_the_other(topology, upstream):
+    a, b = topology.client(topology.a), topology.client(topology.b)
+    upstream.script([python("6 * 7"), {"text": "It is 42."}])
+    assistant = make_assistant(a)
+    thread = b.beta.threads.create(messages=[{"role": "user", "content": "Compute."}])
+    run = a.beta.threads.runs.create(thread.id, assistant_id=assistant.id)
+    done = wait_for(lambda: (r := b.beta.threads.runs.retrieve(run.id, thread_id=thread.id)).status == "completed"
+                    and r, timeout=120)
+    assert done.status == "completed", done.last_error
+    assert steps_of(b, done)[0].step_details.tool_calls[0].code_interpreter.outputs[0].logs.strip() == "42"
+    messages = a.beta.threads.messages.list(thread.id, order="asc").data
+    assert [m.role for m in messages] == ["user", "assistant"]
+    assert messages[1].content[0].text.value == "It is 42."
+
+
+def test_the_seed_flow_with_files_spread_over_both_replicas(topology, upstream):
+    a, b = topology.client(topology.a), topology.client(topology.b)
+    uploaded = a.files.create(file=("sales.csv", b"region,amount\nnorth,3\nsouth,4\n"), purpose="assistants")
+    upstream.script([python("import pandas as pd\ndf = pd.read_csv('/mnt/data/sales.csv')\n"
+                            "df.to_csv('/mnt/data/total.csv', index=False)\nint(df.amount.sum())"),
+                     {"text": "The total is 7: [total](sandbox:/mnt/data/total.csv)."}])
+    assistant = b.beta.assistants.create(model=MODEL, tools=[{"type": "code_interpreter"}],
+                                         tool_resources={"code_interpreter": {"file_ids": [uploaded.id]}})
+    thread = a.beta.threads.create(messages=[{"role": "user", "content": "Sum it."}])
+    run = b.beta.threads.runs.create(thread.id, assistant_id=assistant.id)
+    done = wait_for(lambda: (r := a.beta.threads.runs.retrieve(run.id, thread_id=thread.id)).status == "completed"
+                    and r, timeout=120)
+    assert steps_of(a, done)[0].step_details.tool_calls[0].code_interpreter.outputs[0].logs.strip() == "7"
+    answer = a.beta.threads.messages.list(thread.id, order="desc").data[0]
+    (annotation,) = answer.content[0].text.annotations
+    generated = annotation.file_path.file_id
+    assert a.files.content(generated).read() == b"region,amount\nnorth,3\nsouth,4\n"  # made on b, read on a
+    assert b.files.content(uploaded.id).read() == a.files.content(uploaded.id).read()
+
+
+def test_a_threads_next_run_on_the_other_replica_is_told_that_the_code_state_was_lost(topology, upstream):
+    a, b = topology.client(topology.a), topology.client(topology.b)
+    upstream.script([python("kept = 1"), {"text": "Set."}, python("kept"), {"text": "Read."}])
+    assistant = make_assistant(a)
+    thread = a.beta.threads.create(messages=[{"role": "user", "content": "Set it."}])
+    first = a.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=100)
+    assert first.status == "completed", first.last_error
+    b.beta.threads.messages.create(thread.id, role="user", content="Read it.")
+    second = b.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=100)
+    assert second.status == "completed", second.last_error
+    # with bubblewrap, sessions are per replica: the model is told, as after a restart
+    tool_result = upstream.requests[-1]["messages"][-1]
+    assert tool_result["role"] == "tool"
+    assert "another server replica" in tool_result["content"] and "NameError" in tool_result["content"]
+
+
+def test_a_streamed_run_on_one_replica_while_the_other_polls(topology, upstream):
+    a, b = topology.client(topology.a), topology.client(topology.b)
+    upstream.script([python(SLOW_CELL), {"text": "Done."}])
+    assistant = make_assistant(b)
+    thread = a.beta.threads.create(messages=[{"role": "user", "content": "Sleep."}])
+    seen, polled = [], []
+    with b.beta.threads.runs.stream(thread_id=thread.id, assistant_id=assistant.id) as stream:
+        for event in stream:
+            seen.append(event.event)
+            if event.event == "thread.run.step.created" and not polled:  # the code call starts
+                polled.append(a.beta.threads.runs.retrieve(event.data.run_id, thread_id=thread.id))
+        run = stream.get_final_run()
+    assert polled[0].id == run.id and polled[0].status in ("in_progress", "completed")
+    assert seen[0] == "thread.run.created" and seen[-1] == "thread.run.completed"
+    assert a.beta.threads.runs.retrieve(run.id, thread_id=thread.id).status == "completed"
+
+
+def test_a_client_reconnecting_to_the_other_replica_mid_stream_misses_nothing(topology, upstream):
+    a, b = topology.client(topology.a), topology.client(topology.b)
+    upstream.script([python(SLOW_CELL), {"text": "All done."}])
+    first = []
+    with a.responses.create(model=MODEL, input="Sleep.", tools=AUTO, include=OUTPUTS, background=True,
+                            stream=True) as stream:
+        for event in stream:
+            first.append(event)
+            if event.type == "response.code_interpreter_call.interpreting":
+                break  # the connection drops mid-response
+    response_id = first[0].response.id
+    rest = list(b.responses.retrieve(response_id, stream=True, starting_after=first[-1].sequence_number))
+    events = first + rest
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    assert events[-1].type == "response.completed"
+    assert events[-1].response.output_text == "All done."
+    stored = a.responses.retrieve(response_id, include=OUTPUTS)
+    assert stored.status == "completed" and stored.output == events[-1].response.output
+    # from the start, on either replica, once it has ended: the same events
+    again = list(a.responses.retrieve(response_id, stream=True))
+    assert [e.model_dump() for e in again] == [e.model_dump() for e in events]
+
+
+def test_tool_outputs_submitted_on_the_other_replica_resume_the_run_and_stream_from_there(topology, upstream):
+    a, b = topology.client(topology.a), topology.client(topology.b)
+    lookup = {"type": "function", "function": {"name": "lookup", "parameters": {
+        "type": "object", "properties": {"key": {"type": "string"}}}}}
+    assistant = a.beta.assistants.create(model=MODEL, tools=[{"type": "code_interpreter"}, lookup])
+    upstream.script([{"tool_calls": [{"name": "lookup", "arguments": {"key": "answer"}}]},
+                     {"text": "The answer is 42."}])
+    thread = a.beta.threads.create(messages=[{"role": "user", "content": "Look it up."}])
+    run = a.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=100)
+    assert run.status == "requires_action"
+    call = run.required_action.submit_tool_outputs.tool_calls[0]
+    handler = Recorder()
+    with b.beta.threads.runs.submit_tool_outputs_stream(
+            run_id=run.id, thread_id=thread.id, tool_outputs=[{"tool_call_id": call.id, "output": "42"}],
+            event_handler=handler) as stream:
+        stream.until_done()
+    assert squash(handler.events) == [
+        "thread.run.step.completed", "thread.run.queued", "thread.run.in_progress",
+        "thread.run.step.created", "thread.run.step.in_progress", "thread.message.created",
+        "thread.message.in_progress", "thread.message.delta", "thread.message.completed",
+        "thread.run.step.completed", "thread.run.completed"]
+    assert handler.text == "The answer is 42."
+    assert a.beta.threads.runs.retrieve(run.id, thread_id=thread.id).status == "completed"
+
+
+def test_cancel_on_one_replica_reaches_the_run_and_the_response_the_other_drives(topology, upstream):
+    a, b = topology.client(topology.a), topology.client(topology.b)
+    upstream.script([python("import time\ntime.sleep(600)")])
+    assistant = make_assistant(a)
+    thread = a.beta.threads.create(messages=[{"role": "user", "content": "Sleep."}])
+    run = a.beta.threads.runs.create(thread.id, assistant_id=assistant.id)
+    wait_for(lambda: steps_of(b, run), timeout=120)  # the cell runs on replica a
+    assert b.beta.threads.runs.cancel(run.id, thread_id=thread.id).status == "cancelling"
+    ended = wait_for(lambda: (r := b.beta.threads.runs.retrieve(run.id, thread_id=thread.id)).status == "cancelled"
+                     and r, timeout=60)
+    assert [s.status for s in steps_of(a, ended)] == ["cancelled"]
+
+    upstream.script([python("import time\ntime.sleep(600)")])
+    response = a.responses.create(model=MODEL, input="Sleep.", tools=AUTO, background=True)
+    wait_for(lambda: len(upstream.requests) == 2, timeout=60)
+    cancelled = b.responses.cancel(response.id)
+    assert cancelled.status == "cancelled"
+    assert a.responses.retrieve(response.id).status == "cancelled"
+
+
+def test_a_replica_killed_mid_run_leaves_nothing_stuck(topology, upstream):
+    doomed = topology.replica()
+    d, b = topology.client(doomed), topology.client(topology.b)
+    upstream.script([python("kept = 1"), python("import time\ntime.sleep(600)")])
+    assistant = make_assistant(b)
+    thread = b.beta.threads.create(messages=[{"role": "user", "content": "Work long."}])
+    run = d.beta.threads.runs.create(thread.id, assistant_id=assistant.id)
+    wait_for(lambda: len(steps_of(b, run)) == 2, timeout=120)  # the first cell ran, the second runs
+    doomed.kill()
+
+    after = wait_for(lambda: (r := b.beta.threads.runs.retrieve(run.id, thread_id=thread.id)).status == "failed"
+                     and r, timeout=LOST_REPLICA_WAIT_SECONDS)
+    assert after.last_error.code == "server_error" and "replica" in after.last_error.message
+    steps = steps_of(b, after)
+    assert [s.status for s in steps] == ["completed", "failed"]  # what it stored before dying is kept
+    # the thread goes on, on the live replica
+    upstream.script([{"text": "Back."}])
+    b.beta.threads.messages.create(thread.id, role="user", content="Again.")
+    again = b.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=100)
+    assert again.status == "completed", again.last_error
+
+
+def test_a_response_followed_on_one_replica_ends_when_the_replica_running_it_is_killed(topology, upstream):
+    doomed = topology.replica()
+    d, b = topology.client(doomed), topology.client(topology.b)
+    upstream.script([python("import time\ntime.sleep(600)")])
+    response = d.responses.create(model=MODEL, input="Sleep.", tools=AUTO, background=True)
+    wait_for(lambda: len(upstream.requests) == 1, timeout=60)
+    with b.responses.retrieve(response.id, stream=True) as stream:
+        doomed.kill()
+        events = list(stream)
+    assert events[0].type == "response.created" and events[-1].type == "response.failed"
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    failed = b.responses.retrieve(response.id)
+    assert failed.status == "failed" and "replica" in failed.error.message
