@@ -2,7 +2,6 @@
 official SDK, a large file byte-exact with flat server memory, and kill -9 during an upload."""
 
 import hashlib
-import threading
 import time
 
 import httpx
@@ -12,6 +11,7 @@ import pytest
 from tests.conftest import make_client
 from tests.helpers.s3 import MotoServer
 from tests.helpers.server import start_server
+from tests.helpers.slow_upload import start_slow_upload
 from tests.test_files import upload
 from tests.test_runs import wait_for
 
@@ -130,28 +130,7 @@ def test_kill_during_upload_leaves_nothing_and_orphans_are_swept(tmp_path, bucke
     try:
         with make_client(proc) as client:
             done = {upload(client, f"done{n}.csv", bytes([n]) * 300_000).id for n in range(3)}
-            sent = threading.Event()
-
-            def slow_body():
-                yield (b'--B\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nassistants\r\n'
-                       b'--B\r\nContent-Disposition: form-data; name="file"; filename="half.csv"\r\n\r\n')
-                for n in range(400):
-                    yield b"h" * 50_000
-                    if n == 20:
-                        sent.set()
-                    time.sleep(0.05)
-                yield b"\r\n--B--\r\n"
-
-            def post():
-                try:
-                    httpx.post(proc.base_url + "/files", content=slow_body(), timeout=120,
-                               headers={"Authorization": f"Bearer {proc.api_key}",
-                                        "Content-Type": "multipart/form-data; boundary=B"})
-                except httpx.HTTPError:
-                    pass  # the server dies under it
-
-            uploader = threading.Thread(target=post)
-            uploader.start()
+            uploader, sent = start_slow_upload(proc, chunks=400, timeout=120)
             assert sent.wait(60)
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline and not bucket.unfinished_uploads():

@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import make_client
 from tests.helpers.server import start_server
+from tests.helpers.slow_upload import start_slow_upload
 
 
 def on_disk(proc) -> tuple[set[str], list]:
@@ -40,28 +41,7 @@ def test_kill_during_slow_upload(tmp_path):
                 data = bytes([n]) * (200_000 + n)
                 done[client.files.create(file=(f"done{n}.csv", data), purpose="assistants").id] = data
 
-            sent = threading.Event()
-
-            def slow_body():
-                yield (b'--B\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nassistants\r\n'
-                       b'--B\r\nContent-Disposition: form-data; name="file"; filename="half.csv"\r\n\r\n')
-                for n in range(200):
-                    yield b"h" * 50_000
-                    if n == 20:
-                        sent.set()
-                    time.sleep(0.05)
-                yield b"\r\n--B--\r\n"
-
-            def post():
-                try:
-                    httpx.post(proc.base_url + "/files", content=slow_body(), timeout=60,
-                               headers={"Authorization": f"Bearer {proc.api_key}",
-                                        "Content-Type": "multipart/form-data; boundary=B"})
-                except httpx.HTTPError:
-                    pass  # the server dies under it
-
-            uploader = threading.Thread(target=post)
-            uploader.start()
+            uploader, sent = start_slow_upload(proc, chunks=200, timeout=60)
             assert sent.wait(60)
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline and not any(p.stat().st_size > 500_000 for p in on_disk(proc)[1]):
