@@ -146,7 +146,9 @@ async def main() -> int:
         # the session's limit is raised to 8 GB for the corpus (at 4 GB its kernel kills the suite).
         settings = get_settings().model_copy(update={
             "data_dir": Path(data_dir), "sandbox_warm_sessions": 0, "sandbox_exec_timeout_seconds": 3600.0,
-            "sandbox_memory_mb": max(get_settings().sandbox_memory_mb, 8192)})
+            "sandbox_memory_mb": max(get_settings().sandbox_memory_mb, 8192),
+            # numpy.lib's io tests fill a /tmp of the default 256 MB (then fail with ENOSPC).
+            "sandbox_tmp_mb": max(get_settings().sandbox_tmp_mb, 4096)})
         python = settings.sandbox_env / "bin" / "python"
         backend = create_backend(settings)
         await backend.start()
