@@ -202,3 +202,18 @@ def test_a_callable_fallback_answers_by_the_request(upstream):
     assert second[-1].text == "saw 1"
     upstream.reset()
     assert upstream.requests == [] and upstream.fallback == {"text": "done"}
+
+
+def test_client_goes_through_the_proxy_the_environment_names(upstream, monkeypatch):
+    """HTTP_PROXY reaches an endpoint the client cannot reach itself; NO_PROXY bypasses the proxy."""
+    upstream.script([{"text": "through the proxy"}])
+    monkeypatch.setenv("HTTP_PROXY", upstream.base_url.removesuffix("/v1"))  # it answers absolute URIs too
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    events = collect(ChatClient("http://model.invalid/v1"), {"model": "scripted-model", "messages": []})
+    assert events[-1].text == "through the proxy"
+    assert upstream.requests
+
+    monkeypatch.setenv("NO_PROXY", "model.invalid")
+    with pytest.raises(UpstreamError, match="Could not reach the model endpoint"):
+        collect(ChatClient("http://model.invalid/v1"), {"model": "scripted-model", "messages": []})

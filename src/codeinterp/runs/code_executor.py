@@ -2,6 +2,7 @@
 runs) or on an API container (Responses)."""
 
 import asyncio
+import logging
 import time
 
 from codeinterp import metrics
@@ -14,6 +15,7 @@ from codeinterp.sandbox.interface import OutputCallback
 from codeinterp.sandbox.types import ExecutionResult, OutputEvent, SessionClosed
 from codeinterp.store.text import valid_utf8
 
+log = logging.getLogger(__name__)
 
 NOTE_STATE_LOST = ("[note: this thread's earlier session ended (it expired, was closed to make room for "
                    "other sessions, the server restarted, or another server replica ran it); "
@@ -81,6 +83,13 @@ class SessionCodeExecutor(CodeExecutor):
         if self._running is not None:
             await self._running.interrupt()
 
+    async def prepare(self) -> None:
+        try:
+            async with self.state.lock:
+                await self._sandbox(None)
+        except Exception as error:  # execute meets it again and reports it
+            log.debug("starting a container's session ahead of its code failed: %r", error)
+
 
 class ThreadCodeExecutor(SessionCodeExecutor):
     """The code tool of a thread's runs: outputs become Files API files of the thread's container."""
@@ -98,6 +107,11 @@ class ContainerCodeExecutor(SessionCodeExecutor):
 
     def __init__(self, containers: Containers, state: ApiContainer) -> None:
         super().__init__(containers, state)
+        self.container_id = state.container_id
+
+    async def files(self) -> list[tuple[str, str]]:
+        """(path relative to /mnt/data, container file id) of each file the container holds now."""
+        return await self.containers.held_files(self.state)
 
     async def execute(self, code: str, timeout: float | None, on_output: OutputCallback,
                       deadline: float | None) -> tuple[ExecutionResult, SavedOutputs, str]:
@@ -122,6 +136,13 @@ class ContainerCodeExecutor(SessionCodeExecutor):
             await super().interrupt()
         else:
             await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(super().interrupt(), loop))
+
+    async def prepare(self) -> None:
+        loop = self.containers.loop
+        if loop is None or loop is asyncio.get_running_loop():
+            await super().prepare()
+        else:
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(super().prepare(), loop))
 
 
 def _valid_text(result: ExecutionResult) -> None:

@@ -46,6 +46,7 @@ from codeinterp.store.usage import record_session
 
 log = logging.getLogger(__name__)
 
+FORGET_INTERVAL_SECONDS = 60.0
 TOUCH_INTERVAL_SECONDS = 30.0  # a container's last_active_at is written at most this often (expiry is in minutes)
 SESSION_EXPIRY_SLACK_SECONDS = 60.0  # an API container's session outlives its expiry by this much
 AUTO_CONTAINER_NAME = "Auto container"
@@ -62,6 +63,7 @@ class Containers(ContainerFiles):
         self._deleting: set[str] = set()  # API containers being deleted now
         self._starting = asyncio.Lock()  # held while a new session is counted against the cap
         self._pending: dict[str, int] = {}  # project id -> sessions starting now
+        self._forgot_at = 0.0  # when `_forget_unused_api` last looked
 
     async def start(self) -> None:
         """Containers left by a previous process keep their files' rows, not their sessions."""
@@ -245,6 +247,14 @@ class Containers(ContainerFiles):
             return [(cfiles.relative(f.path), f.id) for f in await cfiles.files_of(c, container_id)]
 
     @on_service_loop
+    async def held_files(self, state: ApiContainer) -> list[tuple[str, str]]:
+        """`files` of a container an executor holds (found and checked when it was made)."""
+        if state.gone:
+            return []
+        async with self.db.transaction() as c:
+            return [(cfiles.relative(f.path), f.id) for f in await cfiles.files_of(c, state.container_id)]
+
+    @on_service_loop
     async def usable(self, project_id: str, container_id: str) -> bool:
         """Whether the project has this container and it has not expired."""
         try:
@@ -308,8 +318,11 @@ class Containers(ContainerFiles):
 
     def _forget_unused_api(self) -> None:
         """API containers without a session, unused for longer than their expiry, are forgotten here
-        (their rows remain; they are made again when used)."""
+        (their rows remain; they are made again when used); looked for at most once a minute."""
         now = time.monotonic()
+        if now - self._forgot_at < FORGET_INTERVAL_SECONDS:
+            return
+        self._forgot_at = now
         for container_id, state in list(self._api.items()):
             live = state.sandbox is not None and self.sandboxes.get(state.sandbox.id) is not None
             if not live and not state.lock.locked() and now - state.last_used > state.expiry_minutes * 60:

@@ -263,9 +263,10 @@ class ResponseEngine:
 
     # ---- the response's task -------------------------------------------------------------------
 
-    async def _messages(self, ar: ActiveResponse, body: dict, items: list, file_paths: dict[str, str]) -> list[dict]:
+    async def _messages(self, ar: ActiveResponse, body: dict, items: list, file_paths: dict[str, str],
+                        executor) -> list[dict]:
         """The chat: instructions and the container's files, then the chain's items and the input."""
-        files = dict(await self.containers.files(ar.project_id, ar.container_id)) if ar.container_id else {}
+        files = dict(await executor.files()) if executor is not None else {}
         system = "\n\n".join(p for p in (
             _instructions_text(body.get("instructions")),
             prompt.files_listing(sorted(files), self.settings.prompt_max_files)) if p)
@@ -289,18 +290,20 @@ class ResponseEngine:
     async def _drive(self, ar: ActiveResponse, body: dict, items: list, file_paths: dict[str, str]) -> None:
         recorder = None
         try:
-            messages = await self._messages(ar, body, items, file_paths)
+            executor = ar.executor
+            if executor is None and ar.container_id:
+                executor = await self.containers.executor(ar.project_id, ar.container_id)
+            messages = await self._messages(ar, body, items, file_paths, executor)
+            if executor is not None:  # the container's session starts while the model thinks
+                ar.preparing = asyncio.create_task(executor.prepare())
             ar.row.status = "in_progress"
             if ar.row.background:
                 async with self.db.transaction() as c:
                     await store.finish(c, ar.id, status="in_progress")
             ar.emit("response.in_progress", response=ar.as_dict())
-            executor = ar.executor
-            if executor is None and ar.container_id:
-                executor = await self.containers.executor(ar.project_id, ar.container_id)
 
             async def container_files() -> dict[str, str]:
-                return dict(await self.containers.files(ar.project_id, ar.container_id)) if ar.container_id else {}
+                return dict(await executor.files()) if executor is not None else {}
 
             recorder = ResponsesRecorder(ar, container_files)
             ar.turn = TurnLoop(self.client, parameters(body), executor, recorder,

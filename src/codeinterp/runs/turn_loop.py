@@ -143,6 +143,10 @@ class CodeExecutor(ABC):
     async def interrupt(self) -> None:
         """Interrupt the code running now, if any."""
 
+    async def prepare(self) -> None:
+        """Get ready for a first `execute` (e.g. start the sandbox session) while the model thinks.
+        Never raises: what fails here is met again, and reported, by `execute`."""
+
 
 class TurnObserver:
     """Told what happens during a turn, in order. Every method may write and publish; the loop

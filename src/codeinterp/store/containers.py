@@ -214,11 +214,18 @@ async def create_container(session: AsyncSession, project_id: str, name: str, me
 async def find_container(session: AsyncSession, project_id: str, container_id: str,
                          touch: bool = False) -> tuple[Container, list[str]]:
     """The project's container (not a thread's), expired now if due, and touched if running and
-    `touch`; with the own blobs of the files it lost if it expired now (commits)."""
-    blobs = await expire_due(await session.connection(), project_id, container_id)
+    `touch`; with the own blobs of the files it lost if it expired now (commits what it changed)."""
     row = await get_owned(session, Container, "container", container_id, project_id, thread_id=None)
-    if touch and row.status == "running":
+    blobs: list[str] = []
+    if row.status != "running":
+        return row, blobs
+    if row.last_active_at + row.expires_after_minutes * 60 <= now():
+        blobs = await expire_due(await session.connection(), project_id, container_id)
+        await session.refresh(row)
+    elif touch:
         row.last_active_at = now()
+    else:
+        return row, blobs
     await session.commit()
     return row, blobs
 

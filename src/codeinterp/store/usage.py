@@ -4,6 +4,7 @@ A row is written when a sandbox session starts for a thread or a container; usag
 count rows by the time their session started."""
 
 from sqlalchemy import BigInteger, Index, String, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -27,9 +28,11 @@ async def record_session(session: AsyncSession, project_id: str, session_id: str
                          started_at: int | None = None) -> None:
     """Count a sandbox session that started now (or at `started_at`); the caller commits.
     Counting the same session id again changes nothing."""
-    if await session.get(SessionUsage, session_id) is None:
-        session.add(SessionUsage(session_id=session_id, project_id=project_id,
-                                 started_at=started_at if started_at is not None else now()))
+    dialect = (await session.connection()).dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    await session.execute(insert(SessionUsage).values(
+        session_id=session_id, project_id=project_id, started_at=started_at if started_at is not None else now()
+    ).on_conflict_do_nothing(index_elements=["session_id"]))
 
 
 async def sessions_by_bucket(session: AsyncSession, start: int, end: int, bucket_seconds: int,

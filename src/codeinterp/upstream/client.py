@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 import aiohttp
 import orjson
+from aiohttp.helpers import get_env_proxy_for_url
+from yarl import URL
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +95,12 @@ class ChatClient:
         self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.timeout = timeout
         self._session: aiohttp.ClientSession | None = None
+        # HTTP(S)_PROXY and NO_PROXY as other clients read them, once (aiohttp's trust_env reads
+        # them, and ~/.netrc, in a thread on every request)
+        try:
+            self._proxy, self._proxy_auth = get_env_proxy_for_url(URL(self.base_url))
+        except LookupError:
+            self._proxy, self._proxy_auth = None, None
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -100,7 +108,7 @@ class ChatClient:
             # and others, after 5 s), so a request is seldom sent on one being closed (then retried).
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(keepalive_timeout=IDLE_CONNECTION_SECONDS),
-                headers=self.headers, trust_env=True,  # HTTP(S)_PROXY and NO_PROXY, as other clients
+                headers=self.headers, proxy=self._proxy, proxy_auth=self._proxy_auth,
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=min(self.timeout, 10.0),
                                               sock_read=self.timeout))
         return self._session
