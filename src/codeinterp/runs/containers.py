@@ -64,6 +64,7 @@ class Containers(ContainerFiles):
         self._starting = asyncio.Lock()  # held while a new session is counted against the cap
         self._pending: dict[str, int] = {}  # project id -> sessions starting now
         self._forgot_at = 0.0  # when `_forget_unused_api` last looked
+        self._closing: set[asyncio.Task] = set()  # idle sessions closing to make room
 
     async def start(self) -> None:
         """Containers left by a previous process keep their files' rows, not their sessions."""
@@ -72,6 +73,8 @@ class Containers(ContainerFiles):
             await container_store.forget_sessions(c)
 
     async def close(self) -> None:
+        if self._closing:
+            await asyncio.wait(self._closing)
         for state in self._states():
             if state.sandbox is not None:
                 try:
@@ -163,11 +166,16 @@ class Containers(ContainerFiles):
         if not idle:
             return False
         state = min(idle, key=lambda s: s.last_used)
-        async with state.lock:  # free: taken at once, and no run uses the session while it closes
+        async with state.lock:  # free: taken at once; once ended, no run uses the session
             sandbox = state.sandbox
             state.session_ended()
-            log.info("closing the idle sandbox session of %s to make room", state.name)
+        log.info("closing the idle sandbox session of %s to make room", state.name)
+        if project_id is None:  # the server's cap: its backend counts the session until it closed
             await sandbox.close()
+        else:  # the project's cap counts live containers: the new session need not wait
+            task = asyncio.create_task(_close_quietly(sandbox), name=f"close {sandbox.id}")
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
         return True
 
     # ---- threads' containers ----------------------------------------------------------------
@@ -347,3 +355,10 @@ class Containers(ContainerFiles):
             if state.sandbox is not None:
                 await state.sandbox.close()
             state.session_ended()
+
+
+async def _close_quietly(sandbox: SandboxSession) -> None:
+    try:
+        await sandbox.close()
+    except Exception:  # the backend closes what is left when it stops
+        log.warning("closing an idle sandbox session failed", exc_info=True)
