@@ -148,6 +148,10 @@ def test_a_file_added_to_a_running_session_is_at_its_path_at_once(service):
     assert result.text.strip() == repr("uploaded")
 
     service.run(service.containers.delete_file(PROJECT, container_id, name))
+    session = service.run(service.containers.executor(PROJECT, container_id)).state.sandbox
+    listed = service.run(session.list_files())  # the session itself, before any further cell
+    assert added["path"].removeprefix("/mnt/data/") not in [f.path for f in listed]
+    assert "late.txt" in " ".join(f.path for f in listed)
     result, _, _ = service.execute(container_id, f"import os; os.path.exists({added['path']!r})")
     assert result.text.strip() == "False"
 

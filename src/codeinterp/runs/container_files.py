@@ -37,10 +37,7 @@ class ContainerFiles:
         container file (a file added while the session lives is put into it by `add_file`: its row
         is committed before `add_file` looks for the session, and the session is set before this
         reads the rows, so one of the two copies it)."""
-        if state.removed:
-            paths, state.removed = [f"/mnt/data/{p}" for p in state.removed], []
-            await state.sandbox.execute(f'[__import__("os").remove(p) for p in {paths!r} '
-                                        f'if __import__("os").path.isfile(p)] and None')
+        await self._remove_deleted(state)
         if state.synced:
             return
         async with self.db.transaction() as c:
@@ -53,6 +50,14 @@ class ContainerFiles:
                 log.warning("container file %s has no bytes (its file was deleted); not copied", row.id)
             state.copied.add(row.id)
         state.synced = True
+
+    @staticmethod
+    async def _remove_deleted(state: ApiContainer) -> None:
+        """Remove from the session the files deleted through the API since; the caller holds `state.lock`."""
+        if state.removed:
+            paths, state.removed = [f"/mnt/data/{p}" for p in state.removed], []
+            await state.sandbox.execute(f'[__import__("os").remove(p) for p in {paths!r} '
+                                        f'if __import__("os").path.isfile(p)] and None')
 
     @on_service_loop
     async def add_file(self, project_id: str, container_id: str, new: container_store.NewFile | None = None,
@@ -113,3 +118,10 @@ class ContainerFiles:
         if state is not None and state.sandbox is not None:
             state.copied.discard(cfile_id)
             state.removed.append(cfiles.relative(cfile.path))
+            if not state.lock.locked():  # no code runs: the file leaves the session now, else before the next cell
+                async with state.lock:
+                    if state.sandbox is not None and self.sandboxes.get(state.sandbox.id) is not None:
+                        try:
+                            await self._remove_deleted(state)
+                        except SessionClosed:
+                            pass
