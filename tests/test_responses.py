@@ -290,3 +290,21 @@ def test_deleting_the_container_during_a_cell_ends_the_response_and_spares_its_n
     again = client.responses.create(model=MODEL, input="Read y.", include=OUTPUTS,
                                     tools=[{"type": "code_interpreter", "container": neighbour.id}])
     assert code_calls(again)[0].outputs[0].logs == "7\n"
+
+
+def test_max_tool_calls_runs_that_many_code_calls_then_offers_no_code_tool(client, upstream):
+    upstream.script([
+        {"tool_calls": [{"name": "python", "arguments": {"code": "print('first')"}},
+                        {"name": "python", "arguments": {"code": "print('second')"}}]},
+        {"text": "Stopped there."},
+    ])
+    response = client.responses.create(model=MODEL, input="Run both.", tools=AUTO, include=OUTPUTS,
+                                       max_tool_calls=1)
+    assert response.status == "completed" and response.output_text == "Stopped there."
+    first, second = code_calls(response)
+    assert first.outputs[0].logs.strip() == "first"
+    assert second.outputs[0].logs == "[not run: this response already ran the most code calls it may (max_tool_calls=1)]"
+    offered = [[t["function"]["name"] for t in r.get("tools", [])] for r in upstream.requests]
+    assert offered == [["python"], []]  # once the limit is reached, the model is not offered the tool
+    told = [m["content"] for m in upstream.requests[1]["messages"] if m["role"] == "tool"]
+    assert told[0].strip() == "first" and told[1].startswith("[not run")

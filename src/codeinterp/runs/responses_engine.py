@@ -59,7 +59,8 @@ def parameters(body: dict) -> TurnParameters:
                    for t in tools if t["type"] == "function"],
         tool_choice=choice, parallel_tool_calls=body.get("parallel_tool_calls") is not False,
         temperature=body.get("temperature"), top_p=body.get("top_p"),
-        max_completion_tokens=body.get("max_output_tokens"), response_format=response_format)
+        max_completion_tokens=body.get("max_output_tokens"), response_format=response_format,
+        max_code_calls=body.get("max_tool_calls"))
 
 
 def _instructions_text(instructions) -> str:

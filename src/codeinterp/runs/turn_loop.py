@@ -87,6 +87,7 @@ class TurnParameters:
     max_prompt_tokens: int | None = None
     max_completion_tokens: int | None = None
     response_format: dict | str | None = None
+    max_code_calls: int | None = None  # code calls run at most (Responses' max_tool_calls); later ones are not run
 
     @property
     def function_names(self) -> set[str]:
@@ -220,6 +221,7 @@ class TurnLoop:
         self.usage = dict(usage or ZERO_USAGE)  # the turn's token counts so far (and earlier legs')
         self.usage_details = {"cached_tokens": 0, "reasoning_tokens": 0}  # of this turn's answers
         self.executing = False  # code is running now
+        self.code_calls = 0  # code calls run in this turn
 
     async def run(self, messages: list[dict]) -> TurnOutcome:
         """Drive the turn; `messages` (the chat so far) grows with the answers and tool results."""
@@ -254,7 +256,10 @@ class TurnLoop:
                              "tool_calls": [call.chat_message_call() for call in calls]})
             waiting = []
             for call in calls:
-                if call.is_code:
+                if call.is_code and self._over_code_calls():
+                    text = await self._not_run(call)
+                    messages.append({"role": "tool", "tool_call_id": call.id, "content": text})
+                elif call.is_code:
                     text = await self._run_code(call)
                     messages.append({"role": "tool", "tool_call_id": call.id, "content": text})
                 elif call.name in parameters.function_names:
@@ -271,6 +276,19 @@ class TurnLoop:
                 await self.observer.requires_action(waiting, self.usage)
                 return TurnOutcome("requires_action", self.usage)
             await self.observer.tool_calls_end(answer_usage, finished=True)
+            if self._over_code_calls():  # the model is no longer offered the code tool
+                parameters.has_code = False
+
+    def _over_code_calls(self) -> bool:
+        return self.parameters.max_code_calls is not None and self.code_calls >= self.parameters.max_code_calls
+
+    async def _not_run(self, call: ToolCall) -> str:
+        """A code call past `max_code_calls`: not run; the model and the observer are told so."""
+        text = (f"[not run: this response already ran the most code calls it may "
+                f"(max_tool_calls={self.parameters.max_code_calls})]")
+        result = ExecutionResult(status="error", outputs=[OutputEvent(kind="stderr", text=text)])
+        await self.observer.code_done(call, CodeRun(result=result, saved=SavedOutputs(), text=text))
+        return text
 
     def _check(self) -> None:
         if self.cancelled():
@@ -328,6 +346,7 @@ class TurnLoop:
             await self.observer.code_output(call, event)
 
         self.executing = True
+        self.code_calls += 1
         try:
             result, saved, note = await self.executor.execute(call.code.code, timeout, on_output, self.deadline)
         except NoSessionFree as error:
