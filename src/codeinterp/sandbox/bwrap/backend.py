@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 
 UID_SPAN = 1 << 24  # sessions take uids at random from [sandbox_uid_base, sandbox_uid_base + UID_SPAN)
 REAPER_INTERVAL = 1.0
+# After a session is handed out, the pool refills this much later (while other warm sessions remain):
+# a new session's first cells do not share the CPU with the start of its replacement.
+WARM_REFILL_DELAY_SECONDS = 0.05
 
 
 class BwrapBackend(SandboxBackend):
@@ -199,6 +202,8 @@ class BwrapBackend(SandboxBackend):
         """Keep `sandbox_warm_sessions` sessions with the default limits started ahead of demand."""
         while not self._closing:
             await self._warm_wanted.wait()
+            if self._warm:  # sessions remain: the one just handed out runs its first cells before the refill
+                await asyncio.sleep(WARM_REFILL_DELAY_SECONDS)
             self._warm_wanted.clear()
             try:
                 await self.wait_ready()
