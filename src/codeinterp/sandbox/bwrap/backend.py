@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 UID_SPAN = 1 << 24  # sessions take uids at random from [sandbox_uid_base, sandbox_uid_base + UID_SPAN)
 REAPER_INTERVAL = 1.0
-# After a session is handed out, the pool refills this much later (while other warm sessions remain):
+# After a session is handed out, the pool refills this much later while more than half of it remains:
 # a new session's first cells do not share the CPU with the start of its replacement.
 WARM_REFILL_DELAY_SECONDS = 0.05
 
@@ -202,8 +202,8 @@ class BwrapBackend(SandboxBackend):
         """Keep `sandbox_warm_sessions` sessions with the default limits started ahead of demand."""
         while not self._closing:
             await self._warm_wanted.wait()
-            if self._warm:  # sessions remain: the one just handed out runs its first cells before the refill
-                await asyncio.sleep(WARM_REFILL_DELAY_SECONDS)
+            if len(self._warm) > self.settings.sandbox_warm_sessions // 2:  # not running low: the session
+                await asyncio.sleep(WARM_REFILL_DELAY_SECONDS)  # just handed out runs its first cells first
             self._warm_wanted.clear()
             try:
                 await self.wait_ready()
