@@ -107,7 +107,6 @@ class ContainerCodeExecutor(SessionCodeExecutor):
 
     def __init__(self, containers: Containers, state: ApiContainer) -> None:
         super().__init__(containers, state)
-        self.container_id = state.container_id
 
     async def files(self) -> list[tuple[str, str]]:
         """(path relative to /mnt/data, container file id) of each file the container holds now."""
@@ -127,22 +126,19 @@ class ContainerCodeExecutor(SessionCodeExecutor):
                         await value
             await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(call(), caller))
 
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(
-            super().execute(code, timeout, output_on_caller_loop, deadline), loop))
+        return await self._on_service_loop(super().execute(code, timeout, output_on_caller_loop, deadline))
 
     async def interrupt(self) -> None:
-        loop = self.containers.loop
-        if loop is None or loop is asyncio.get_running_loop():
-            await super().interrupt()
-        else:
-            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(super().interrupt(), loop))
+        await self._on_service_loop(super().interrupt())
 
     async def prepare(self) -> None:
+        await self._on_service_loop(super().prepare())
+
+    async def _on_service_loop(self, coroutine):
         loop = self.containers.loop
         if loop is None or loop is asyncio.get_running_loop():
-            await super().prepare()
-        else:
-            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(super().prepare(), loop))
+            return await coroutine
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, loop))
 
 
 def _valid_text(result: ExecutionResult) -> None:
