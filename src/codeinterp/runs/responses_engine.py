@@ -155,14 +155,11 @@ class ResponseEngine:
             metadata_=body.get("metadata") or {},
             previous_response_id=body.get("previous_response_id"), container_id=container_id,
             store=body.get("store") is not False, background=bool(body.get("background")))
-        async with self.db.session() as s:
-            s.add(row)
-            await s.flush()
-            await store.add_items(await s.connection(), row.id, "input", inputs)
+        async with self.db.transaction() as c:
+            await store.add_response(c, row)
+            await store.add_items(c, row.id, "input", inputs)
             if self.replicas is not None:
-                await self.replicas.own(await s.connection(), row.id)
-            await s.commit()
-            s.expunge(row)
+                await self.replicas.own(c, row.id)
         ar = ActiveResponse(id=row.id, project_id=project_id, row=row, include=set(body.get("include") or []),
                             container_id=container_id, executor=executor)
         if self.events is not None and row.store:  # a response not stored leaves no events either

@@ -10,7 +10,7 @@ the code ran (`model_text`), so a chain replays the same tool result to the mode
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, Integer, String, Text, delete, select, update
+from sqlalchemy import JSON, BigInteger, Boolean, Float, Integer, String, Text, delete, insert, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -100,6 +100,12 @@ def response_to_dict(row: Response, output: list[dict], include: set[str] = froz
         "top_p": row.top_p, "truncation": "disabled", "usage": usage_dict(row.usage), "user": None,
         "metadata": row.metadata_ or {},
     }
+
+
+async def add_response(c: AsyncConnection, row: Response) -> None:
+    """Store a new response (a row not in any ORM session: the caller keeps it as its record)."""
+    values = {a.columns[0].key: getattr(row, a.key) for a in inspect(Response).column_attrs}
+    await c.execute(insert(Response).values({k: v for k, v in values.items() if v is not None}))
 
 
 async def add_items(c: AsyncConnection, response_id: str, kind: str, items: list[tuple[dict, str | None]],
