@@ -222,6 +222,7 @@ class TurnLoop:
         self.usage_details = {"cached_tokens": 0, "reasoning_tokens": 0}  # of this turn's answers
         self.executing = False  # code is running now
         self.code_calls = 0  # code calls run in this turn
+        self._preparing: asyncio.Task | None = None  # the executor's `prepare`, once a code call began
 
     async def run(self, messages: list[dict]) -> TurnOutcome:
         """Drive the turn; `messages` (the chat so far) grows with the answers and tool results."""
@@ -279,6 +280,11 @@ class TurnLoop:
             if self._over_code_calls():  # the model is no longer offered the code tool
                 parameters.has_code = False
 
+    def _prepare_executor(self) -> None:
+        """The model began a code call: the executor gets ready (starts the session) while the code streams in."""
+        if self._preparing is None and self.executor is not None:
+            self._preparing = asyncio.create_task(self.executor.prepare())
+
     def _over_code_calls(self) -> bool:
         return self.parameters.max_code_calls is not None and self.code_calls >= self.parameters.max_code_calls
 
@@ -313,7 +319,7 @@ class TurnLoop:
             raise
 
     async def _model_answer(self, body: dict) -> tuple[Completion, list[ToolCall]]:
-        assembler = _ToolCalls(self.observer)
+        assembler = _ToolCalls(self.observer, self._prepare_executor)
         completion: Completion | None = None
         text_seen = False
         async for event in self.client.stream(body):
@@ -366,8 +372,9 @@ class _ToolCalls:
     """Assembles an answer's tool calls from their deltas (by upstream index), telling the observer
     as each is named and as its code or arguments grow."""
 
-    def __init__(self, observer: TurnObserver) -> None:
+    def __init__(self, observer: TurnObserver, on_code_call: Callable[[], None] = lambda: None) -> None:
         self.observer = observer
+        self.on_code_call = on_code_call  # told when a code call is named, before its code streams in
         self.calls: dict[int, ToolCall] = {}  # upstream index -> call
         self._unnamed: dict[int, tuple[str | None, str]] = {}  # upstream index -> (id, arguments) before the name
 
@@ -387,6 +394,8 @@ class _ToolCalls:
                 await self.observer.tool_calls_begin()
             call = ToolCall(index=len(self.calls), id=call_id or new_id("call"), name=delta.name)
             self.calls[delta.index] = call
+            if call.is_code:
+                self.on_code_call()
             await self.observer.tool_call_named(call)
         await self._add(call, arguments)
 
