@@ -18,9 +18,7 @@ LOG=$ROOT.log
 CLEAN_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 unmount_all() {
-    for dir in dev sys proc; do
-        if mountpoint -q "$ROOT/$dir"; then umount -R "$ROOT/$dir"; fi
-    done
+    if mountpoint -q "$ROOT"; then umount -R "$ROOT"; fi
 }
 trap unmount_all EXIT
 in_root() {  # runs a command in the root with a clean environment, plus the variables in CHROOT_ENV
@@ -35,6 +33,8 @@ start=$(seconds)
 debootstrap --variant=minbase bookworm "$ROOT" "$MIRROR" >"$LOG" 2>&1
 echo "  $(( $(seconds) - start )) s"
 
+# The root is a mount point of its own, as / is on a machine (bubblewrap remounts / as a slave).
+mount --bind "$ROOT" "$ROOT"
 mount -t proc proc "$ROOT/proc"
 mount --rbind /sys "$ROOT/sys" && mount --make-rslave "$ROOT/sys"   # with /sys/fs/cgroup, as sandboxes need
 mount --rbind /dev "$ROOT/dev" && mount --make-rslave "$ROOT/dev"

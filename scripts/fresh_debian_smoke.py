@@ -8,6 +8,7 @@ API with the official SDK; prints what it saw and exits non-zero on any failure.
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -46,9 +47,10 @@ def main() -> int:
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root", "LANG": "C.UTF-8",
            "CODEINTERP_API_KEY": KEY, "CODEINTERP_MODEL_BASE_URL": upstream.base_url,
            "CODEINTERP_MODEL_API_KEY": "unused"}
-    command = ["chroot", root, "/usr/bin/env", *(f"{k}={v}" for k, v in env.items()), "bash", "-c",
+    command = [shutil.which("chroot"), root, "/usr/bin/env", *(f"{k}={v}" for k, v in env.items()), "bash", "-c",
                f"cd {checkout} && exec .venv/bin/codeinterp serve --host 127.0.0.1 --port {port}"]
-    server = subprocess.Popen(command, env={}, start_new_session=True)
+    log = open(f"{root}.serve.log", "wb")
+    server = subprocess.Popen(command, env={}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         base = f"http://127.0.0.1:{port}"
         print("healthz:", wait_for(f"{base}/healthz", server).decode().strip())
@@ -77,6 +79,7 @@ def main() -> int:
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
+        log.close()
         upstream.close()
 
 
