@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import warnings
 
 import openai
 
@@ -41,6 +42,7 @@ def wait_for(url: str, server: subprocess.Popen, seconds: float = 120) -> bytes:
 
 
 def main() -> int:
+    warnings.simplefilter("ignore", DeprecationWarning)  # the SDK marks the Assistants API deprecated
     root, checkout = sys.argv[1], sys.argv[2]
     upstream = ScriptedUpstream()
     port = free_port()
