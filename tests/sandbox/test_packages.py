@@ -42,6 +42,7 @@ def test_packages_add_list_remove_reach_new_sessions_and_spare_live_ones(tmp_pat
         assert "new sandbox sessions import it" in added.stdout
         listed = codeinterp("packages", "list", tmp_path=tmp_path)
         assert any(line.split()[0] == PACKAGE and line.split()[-1] == "added" for line in listed.stdout.splitlines())
+        assert "core-web-sm" not in listed.stdout.replace("_", "-")  # spaCy's model, baked in by setup: the stack's
         wait_for_new_sessions(harness, importable=True)
         assert harness.execute(live, "state").text == "'kept'\n"  # the live session kept its kernel
 

@@ -126,15 +126,60 @@ print(len(geopandas.read_file('p.geojson')), list(geopandas.read_file('p.shp')['
     assert stdout.splitlines() == ["https://example.com/q?1", "True", "True", "2 ['a', 'b']"]
 
 
-def test_text_is_tokenized_with_nltk_and_spacy(stack):
+def test_text_is_tokenized_tagged_and_scored_with_nltk_offline(stack):
     code = """
-import nltk, spacy
-print(nltk.tokenize.wordpunct_tokenize("It's 5 o'clock."))
-print([t.text for t in spacy.blank('en')("Don't stop.")])
+import nltk
+from nltk.corpus import stopwords, wordnet
+from nltk.stem import WordNetLemmatizer
+from nltk.sentiment.vader import SentimentIntensityAnalyzer
+text = 'Dr. Smith paid $3.50 at 9 a.m. on Jan. 5th. The geese were running home! Was it late?'
+print(nltk.sent_tokenize(text))
+print(nltk.word_tokenize("Don't stop, Mr. Smith."))
+print(nltk.sent_tokenize('Das ist z.B. ein Satz. Und noch einer.', 'german'))
+print([w for w in nltk.word_tokenize('The geese were running to the house') if w.lower() not in stopwords.words('english')])
+lemmatize = WordNetLemmatizer().lemmatize
+print(lemmatize('geese'), lemmatize('running', 'v'), lemmatize('better', 'a'))
+dog = wordnet.synsets('dog')[0]
+print(dog.name(), dog.offset(), dog.lexname(), sorted(h.name() for h in dog.hypernyms()))
+print(SentimentIntensityAnalyzer().polarity_scores('VADER is smart, handsome, and funny!'))
 """
     status, stdout, result = run(stack, code)
     assert status == "ok", result.text
-    assert stdout.splitlines() == ["['It', \"'\", 's', '5', 'o', \"'\", 'clock', '.']", "['Do', \"n't\", 'stop', '.']"]
+    assert stdout.splitlines() == [
+        "['Dr. Smith paid $3.50 at 9 a.m. on Jan. 5th.', 'The geese were running home!', 'Was it late?']",
+        "['Do', \"n't\", 'stop', ',', 'Mr.', 'Smith', '.']",
+        "['Das ist z.B. ein Satz.', 'Und noch einer.']",
+        "['geese', 'running', 'house']",
+        "goose run good",
+        "dog.n.01 2084071 noun.animal ['canine.n.02', 'domestic_animal.n.01']",  # WordNet 3.0's offset for dog.n.01
+        "{'neg': 0.0, 'neu': 0.248, 'pos': 0.752, 'compound': 0.8439}",  # as in VADER's own README
+    ]
+
+
+def test_nltk_data_that_no_registry_carries_fails_with_nltks_own_message(stack):
+    status, stdout, result = run(stack, "import nltk\nnltk.pos_tag(['A', 'dog'])")
+    assert status == "error" and "averaged_perceptron_tagger_eng" in result.text, result.text
+
+
+def test_spacys_small_english_model_loads_by_its_usual_name(stack):
+    code = """
+import spacy
+nlp = spacy.load('en_core_web_sm')
+doc = nlp('Apple is looking at buying a U.K. startup for $1 billion in London on Monday.')
+print([(e.text, e.label_) for e in doc.ents])
+print([(t.text, t.pos_, t.lemma_) for t in doc][:5])
+print(nlp.meta['name'], nlp.meta['version'], spacy.util.get_installed_models())
+print(spacy.blank('en')("Don't stop.").__len__())
+"""
+    status, stdout, result = run(stack, code)
+    assert status == "ok", result.text
+    assert stdout.splitlines() == [
+        "[('Apple', 'ORG'), ('U.K.', 'GPE'), ('$1 billion', 'MONEY'), ('London', 'GPE'), ('Monday', 'DATE')]",
+        "[('Apple', 'PROPN', 'Apple'), ('is', 'AUX', 'be'), ('looking', 'VERB', 'look'), ('at', 'ADP', 'at'), "
+        "('buying', 'VERB', 'buy')]",
+        "core_web_sm 3.8.0 ['en_core_web_sm']",
+        "4",
+    ]
 
 
 def test_a_plotly_figure_renders_to_png_offline(stack):

@@ -39,8 +39,9 @@ def normal_name(name: str) -> str:
 
 
 def locked_names() -> set[str]:
-    """The stack's own packages (requirements.lock), which `remove` leaves alone."""
-    names = set()
+    """The stack's own packages (requirements.lock, and spaCy's model that setup bakes in), which
+    `remove` leaves alone."""
+    names = {normal_name("en_core_web_sm")}
     for line in LOCK.read_text().splitlines():
         match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", line)
         if match:

@@ -30,11 +30,15 @@ def system_needs() -> list[Need]:
 
 def data_needs(sandbox_env: Path) -> list[Need]:
     site = next(iter(sorted((sandbox_env / "lib").glob("python3*/site-packages"))), sandbox_env / "lib")
+    nltk_data = sandbox_env / "nltk_data"
     return [
-        Need("nltk punkt", sandbox_env / "nltk_data" / "tokenizers" / "punkt_tab", "nltk.word_tokenize, textblob"),
-        Need("nltk stopwords", sandbox_env / "nltk_data" / "corpora" / "stopwords", "nltk"),
-        Need("nltk wordnet", sandbox_env / "nltk_data" / "corpora" / "wordnet.zip", "nltk, textblob"),
-        Need("nltk vader", sandbox_env / "nltk_data" / "sentiment" / "vader_lexicon.zip", "nltk sentiment"),
+        Need("nltk punkt_tab", nltk_data / "tokenizers" / "punkt_tab" / "english", "nltk.word_tokenize, sent_tokenize"),
+        Need("nltk stopwords", nltk_data / "corpora" / "stopwords" / "english", "nltk.corpus.stopwords"),
+        Need("nltk wordnet", nltk_data / "corpora" / "wordnet" / "lexnames", "nltk wordnet, WordNetLemmatizer"),
+        Need("nltk vader_lexicon", nltk_data / "sentiment" / "vader_lexicon.zip", "nltk's SentimentIntensityAnalyzer"),
+        Need("nltk averaged_perceptron_tagger_eng", nltk_data / "taggers" / "averaged_perceptron_tagger_eng",
+             "nltk.pos_tag, textblob tags; in no registry, see README"),
+        Need("nltk omw-1.4", nltk_data / "corpora" / "omw-1.4", "wordnet in other languages; in no registry, see README"),
         Need("spaCy en_core_web_sm", site / "en_core_web_sm", "spacy.load('en_core_web_sm')"),
         Need("matplotlib fonts", sandbox_env / "mplconfig" / "matplotlibrc", "CJK and emoji fallback"),
     ]
