@@ -31,6 +31,17 @@ def fresh_script(upstream):
     upstream.reset()
 
 
+def streamed_run(client: openai.OpenAI, thread_id: str, assistant_id: str):
+    """A run created streamed on this client's replica, so driven there; the stream is left at once."""
+    stream = client.beta.threads.runs.create(thread_id, assistant_id=assistant_id, stream=True)
+    try:
+        created = next(iter(stream))
+    finally:
+        stream.close()
+    assert created.event == "thread.run.created"
+    return created.data
+
+
 class Topology:
     def __init__(self, tmp_path_factory, database_url: str, upstream, moto: MotoServer) -> None:
         self.key = "sk-ci-topology-" + secrets.token_hex(16)
@@ -110,8 +121,9 @@ def test_a_threads_next_run_goes_to_the_replica_holding_its_session_unless_strea
                      python("kept"), {"text": "Lost."}])
     assistant = make_assistant(a)
     thread = a.beta.threads.create(messages=[{"role": "user", "content": "Set it."}])
-    first = a.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=100)
-    assert first.status == "completed", first.last_error
+    with a.beta.threads.runs.stream(thread_id=thread.id, assistant_id=assistant.id) as stream:
+        stream.until_done()  # streamed: run by a, whose bubblewrap session now holds the thread's state
+    assert stream.get_final_run().status == "completed"
     # created on b, queued for a (which holds the thread's bubblewrap session): the state is there
     b.beta.threads.messages.create(thread.id, role="user", content="Read it.")
     second = b.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=100)
@@ -197,7 +209,7 @@ def test_cancel_on_one_replica_reaches_the_run_and_the_response_the_other_drives
     upstream.script([python("import time\ntime.sleep(600)")])
     assistant = make_assistant(a)
     thread = a.beta.threads.create(messages=[{"role": "user", "content": "Sleep."}])
-    run = a.beta.threads.runs.create(thread.id, assistant_id=assistant.id)
+    run = streamed_run(a, thread.id, assistant.id)
     wait_for(lambda: steps_of(b, run), timeout=120)  # the cell runs on replica a
     assert b.beta.threads.runs.cancel(run.id, thread_id=thread.id).status == "cancelling"
     ended = wait_for(lambda: (r := b.beta.threads.runs.retrieve(run.id, thread_id=thread.id)).status == "cancelled"
@@ -219,7 +231,7 @@ def test_a_replica_killed_mid_run_leaves_nothing_stuck(topology, upstream):
     assistant = make_assistant(b)
     uploaded = d.files.create(file=("kept.txt", b"stored before the kill"), purpose="assistants")
     thread = b.beta.threads.create(messages=[{"role": "user", "content": "Work long."}])
-    run = d.beta.threads.runs.create(thread.id, assistant_id=assistant.id)
+    run = streamed_run(d, thread.id, assistant.id)
     wait_for(lambda: len(steps_of(b, run)) == 2, timeout=120)  # the first cell ran, the second runs
     doomed.kill()
     assert b.files.content(uploaded.id).read() == b"stored before the kill"
@@ -257,8 +269,8 @@ def test_runs_waiting_in_a_killed_replicas_queue_are_run_by_another(topology, up
     upstream.script([python("kept = 1"), {"text": "Set."}, python("6 * 7"), {"text": "Done elsewhere."}])
     assistant = make_assistant(b)
     thread = b.beta.threads.create(messages=[{"role": "user", "content": "Set it."}])
-    first = d.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=100)
-    assert first.status == "completed", first.last_error
+    first = streamed_run(d, thread.id, assistant.id)
+    wait_for(lambda: b.beta.threads.runs.retrieve(first.id, thread_id=thread.id).status == "completed", timeout=120)
     doomed.kill()
     # Created on b right after: the doomed replica still counts as alive and holds the thread's
     # session, so the run's job waits in its queue; once it is found lost, the job is handed to

@@ -191,18 +191,19 @@ class RunEngine:
                 fields, id=new_id("run"), project_id=project_id, thread_id=thread_id, assistant_id=assistant.id,
                 status="queued", created_at=t, expires_at=t + self.settings.run_expiry_seconds))).one()
             run_dict = run_to_dict(run)
-            target = None  # the replica whose queue gets the run (None: one process)
+            here = True  # driven by this replica (its own queue), else by whichever takes it
+            target = None  # the replica whose own queue gets the run (None: the shared queue)
             if self.replicas is not None:
-                target = await self.replicas.place(c, thread_id, run.id, here=bool(body.get("stream"))
-                                                   or thread_dict is not None)
-                if target != self.replicas.id:  # its events start here, stored with the run
+                target = await self.replicas.place(c, thread_id, run.id, here=bool(body.get("stream")))
+                here = target == self.replicas.id
+                if not here:  # its events start here, stored with the run; the replica that takes it goes on
                     await self.replicas.store_first_events(c, run.id, [
                         event("thread.run.created", run_dict), event("thread.run.queued", run_dict)])
             await s.commit()
 
         prefix = [event("thread.created", thread_dict)] if thread_dict else []
         channel = None
-        if target is None or target == self.replicas.id:
+        if here:
             ar = ActiveRun(id=run.id, project_id=project_id, thread_id=thread_id, assistant_id=assistant.id,
                            channel=self._channel(run.id))
             self._active[ar.id] = ar

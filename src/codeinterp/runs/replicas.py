@@ -92,15 +92,17 @@ class Replicas:
         """In the transaction that creates a run or response: this replica drives it."""
         await store.own(c, stream_id, self.id)
 
-    async def place(self, c, thread_id: str, run_id: str, here: bool) -> str:
-        """In the transaction that creates a run: the replica whose queue gets it (its owner
-        until a replica takes it). This one when `here`; else the live replica that holds the
-        thread's sandbox session, if sessions are per replica and one does; else this one."""
+    async def place(self, c, thread_id: str, run_id: str, here: bool) -> str | None:
+        """In the transaction that creates a run: the replica whose own queue gets it, or None for
+        the shared queue. This one when `here`; else the live replica that holds the thread's
+        sandbox session, if sessions are per replica and one does; else the shared queue. The run
+        is owned by that replica (by this one for the shared queue) until a replica takes it."""
         target = self.id
-        if not here and not self.sessions_shared:
-            holder = await store.session_holder(c, thread_id, run_id, time.time() - DEAD_AFTER_SECONDS)
-            target = holder or self.id
-        await store.own(c, run_id, target)
+        if not here:
+            target = None
+            if not self.sessions_shared:
+                target = await store.session_holder(c, thread_id, run_id, time.time() - DEAD_AFTER_SECONDS)
+        await store.own(c, run_id, target or self.id)
         return target
 
     async def store_first_events(self, c, stream_id: str, events: list[tuple[str, str]]) -> None:
