@@ -194,7 +194,8 @@ class RunEngine:
             here = True  # driven by this replica (its own queue), else by whichever takes it
             target = None  # the replica whose own queue gets the run (None: the shared queue)
             if self.replicas is not None:
-                target = await self.replicas.place(c, thread_id, run.id, here=bool(body.get("stream")))
+                target = await self.replicas.place(c, thread_id, run.id, here=bool(body.get("stream"))
+                                                   or not self.queue.shared)
                 here = target == self.replicas.id
                 if not here:  # its events start here, stored with the run; the replica that takes it goes on
                     await self.replicas.store_first_events(c, run.id, [

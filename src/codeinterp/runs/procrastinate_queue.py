@@ -27,7 +27,7 @@ CONCURRENCY = 200  # runs and responses a replica drives at once (each mostly wa
 HEARTBEAT_SECONDS = 2.0
 # Jobs moved to the shared queue (from a lost replica's own) are not announced: workers look this often.
 POLL_SECONDS = 2.0
-POOL_SIZE = 8
+POOL_MIN, POOL_SIZE = 4, 8  # connections kept open, at most
 STOP_SECONDS = 10.0
 MOVE_ORPHANED = """
 UPDATE procrastinate_jobs SET queue_name = %(shared)s
@@ -47,7 +47,7 @@ class ProcrastinateQueue(RunQueue):
     def __init__(self, database_url: str, replica_id: str) -> None:
         self.replica_id = replica_id
         self.own_queue = replica_queue(replica_id)
-        self.app = App(connector=PsycopgConnector(conninfo=plain_url(database_url), min_size=1, max_size=POOL_SIZE))
+        self.app = App(connector=PsycopgConnector(conninfo=plain_url(database_url), min_size=POOL_MIN, max_size=POOL_SIZE))
         self._handler: Handler | None = None
         self._worker: asyncio.Task | None = None
 

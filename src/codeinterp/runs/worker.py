@@ -94,10 +94,13 @@ class RunWorker:
         self.responses = ResponseEngine(self.db, self.engine.containers, self.engine.client, self.engine.check_model,
                                         self.settings)
         several = is_postgres(self.database_url)  # several replicas may share the database
+        if self.settings.run_queue == "procrastinate" and not several:
+            raise ValueError("CODEINTERP_RUN_QUEUE=procrastinate needs PostgreSQL (CODEINTERP_DATABASE_URL).")
         self.queue = InProcessQueue()
-        if several:
+        if several and self.settings.run_queue != "inprocess":
             from codeinterp.runs.procrastinate_queue import ProcrastinateQueue  # psycopg, only for PostgreSQL
             self.queue = ProcrastinateQueue(self.database_url, self.settings.resolved_replica_id)
+        if several:
             self.events = EventWriter(self.db)
             self.events.start()
             self.replicas = Replicas(self.db, self.database_url, self.engine, self.responses,
