@@ -227,8 +227,8 @@ class RunEngine:
         ar = self._active.get(job.stream_id) or await self._adopt(job.stream_id)
         if ar is None or ar.task is not None:
             return
-        ar.task = asyncio.create_task(self._drive(ar, resume=False), name=f"run {ar.id}")
-        await asyncio.wait([ar.task])
+        ar.task = asyncio.current_task()  # the queue runs each job in a task of its own
+        await self._drive(ar, resume=False)
 
     async def _adopt(self, run_id: str) -> ActiveRun | None:
         """A queued run created elsewhere, now driven here (None if it has ended meanwhile)."""

@@ -196,8 +196,8 @@ class ResponseEngine:
             if self.replicas is not None:
                 await self.replicas.fail_lost(job.stream_id)
             return
-        ar.task = asyncio.create_task(self._drive(ar, *inputs), name=f"response {ar.id}")
-        await asyncio.wait([ar.task])
+        ar.task = asyncio.current_task()  # the queue runs each job in a task of its own
+        await self._drive(ar, *inputs)
 
     async def _container(self, project_id: str, container: str | dict, history: list) -> tuple[str, object]:
         """The id of the container the response's code runs in (checked now, not mid-response),

@@ -27,8 +27,9 @@ Handler = Callable[[Job], Awaitable[None]]
 
 
 class RunQueue(abc.ABC):
-    """Jobs are driven by `handler(job)` (given to `start`) on the run worker's loop; a job ends
-    when its handler returns. All methods are called on that loop."""
+    """Jobs are driven by `handler(job)` (given to `start`) on the run worker's loop, each in an
+    asyncio task of its own that only the engine cancels; a job ends when its handler returns.
+    All methods are called on that loop."""
 
     #: False when every job runs in this process (no replica but this one may take it)
     shared: bool = False
