@@ -241,12 +241,12 @@ class RunEngine:
             if run.status == "queued" and self.replicas is not None:
                 await self.replicas.take(await s.connection(), run_id)
                 await s.commit()
-        if run.status == "cancelling":  # cancelled while it waited
-            await self._end_now(ar.project_id, run_id, "cancelled")
-            return None
         if self.events is not None:
             ar.channel = await self.events.continued_channel(run_id)
         self._active[run_id] = ar
+        if run.status == "cancelling":  # cancelled while it waited: it ends here, its events stored
+            await self._end_now(ar.project_id, run_id, "cancelled")
+            return None
         return ar
 
     async def submit_tool_outputs(self, project_id: str, thread_id: str, run_id: str, body: dict) -> RunHandle:
