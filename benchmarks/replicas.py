@@ -1,9 +1,11 @@
 """Two API replicas against one on PostgreSQL: run throughput, GET-run latency under that load,
 and how much later an event reaches a reader on the other replica than one on the replica that
-runs it (the stored-events + NOTIFY path).
+runs it (the stored-events + NOTIFY path); and the run queue's added latency per run: one replica
+with procrastinate against the same replica with the in-process worker (CODEINTERP_RUN_QUEUE=inprocess),
+each on a fresh database of the same PostgreSQL.
 
     source scripts/postgres.sh  # or CODEINTERP_TEST_POSTGRES_URL=postgresql+asyncpg://...
-    PYTHONPATH=src .venv/bin/python benchmarks/replicas.py [--runs 40] [--concurrency 8] [--cell-seconds 0.2]; postgres_stop
+    PYTHONPATH=src .venv/bin/python benchmarks/replicas.py [--runs 40] [--concurrency 8] [--cell-seconds 0.2] [--queue-runs 40]; postgres_stop
 
 Each topology gets a fresh database and its own server processes (same machine). Runs: one
 cell (the scripted model answers at once), created in turn on each replica (POST /threads/runs)
@@ -11,6 +13,10 @@ and polled on the next one (every 50 ms) until they end; `--concurrency` runs at
 Events: background responses created with `stream: true` on replica A while a reader follows
 the same response (`GET /v1/responses/{id}?stream=true`) on replica B (on A itself with one
 replica): the delay is when `response.completed` reached B minus when it reached A.
+Queue: runs one at a time, each on a new thread, the model answering text at once (no cell):
+streamed (this replica's own queue), from the POST to its `thread.run.in_progress` event; not
+streamed (the shared queue: the job is taken and the run adopted), from the POST to `completed`
+seen by polling every 5 ms.
 """
 
 import argparse
@@ -101,6 +107,42 @@ async def event_delays(clients, responses: int) -> None:
     print(f"  response.completed on the follower after the creator: {summary(delays)}")
 
 
+async def to_in_progress(client: httpx.AsyncClient, assistant_id: str) -> float:
+    body = {"assistant_id": assistant_id, "stream": True, "thread": {"messages": [{"role": "user", "content": "Hi."}]}}
+    started = time.perf_counter()
+    took = None
+    async with client.stream("POST", "/threads/runs", json=body) as response:
+        async for line in response.aiter_lines():
+            if took is None and line == "event: thread.run.in_progress":
+                took = time.perf_counter() - started
+    return took
+
+
+async def to_completed(client: httpx.AsyncClient, assistant_id: str) -> float:
+    started = time.perf_counter()
+    run = (await client.post("/threads/runs", json={"assistant_id": assistant_id, "thread": {
+        "messages": [{"role": "user", "content": "Hi."}]}})).raise_for_status().json()
+    while run["status"] not in TERMINAL:
+        await asyncio.sleep(0.005)
+        run = (await client.get(f"/threads/{run['thread_id']}/runs/{run['id']}")).raise_for_status().json()
+    if run["status"] != "completed":
+        raise SystemExit(f"a run did not complete: {run}")
+    return time.perf_counter() - started
+
+
+async def queue_latency(server: Server, runs: int) -> None:
+    async with httpx.AsyncClient(base_url=server.base_url, headers=HEADERS, timeout=120) as client:
+        assistant = (await client.post("/assistants", json={"model": MODEL, "tools": [{"type": "code_interpreter"}]})
+                     ).raise_for_status().json()
+        for _ in range(5):  # warm-up
+            await to_in_progress(client, assistant["id"])
+            await to_completed(client, assistant["id"])
+        streamed = [await to_in_progress(client, assistant["id"]) for _ in range(runs)]
+        polled = [await to_completed(client, assistant["id"]) for _ in range(runs)]
+    print(f"  streamed run, POST to thread.run.in_progress: {summary(streamed)}")
+    print(f"  run not streamed, POST to completed (polled): {summary(polled)}")
+
+
 async def bench(servers: list[Server], runs: int, concurrency: int, responses: int) -> None:
     clients = [httpx.AsyncClient(base_url=s.base_url, headers=HEADERS, timeout=120) for s in servers]
     try:
@@ -117,13 +159,24 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--cell-seconds", type=float, default=0.2)
     parser.add_argument("--responses", type=int, default=10)
+    parser.add_argument("--queue-runs", type=int, default=40)
     args = parser.parse_args()
     postgres = os.environ.get("CODEINTERP_TEST_POSTGRES_URL")
     if not postgres:
         raise SystemExit("set CODEINTERP_TEST_POSTGRES_URL (source scripts/postgres.sh)")
     upstream = ScriptedUpstream()
-    upstream.fallback = one_cell_model(cell(args.cell_seconds))
     try:
+        upstream.fallback = lambda body: {"text": "Hello."}
+        for queue in ("inprocess", "procrastinate"):
+            with fresh_postgres_database(postgres) as url:
+                server = Server(upstream, {"CODEINTERP_DATABASE_URL": url, "CODEINTERP_RUN_QUEUE": queue,
+                                           "CODEINTERP_SANDBOX_WARM_SESSIONS": "4"})
+                try:
+                    print(f"1 replica, run queue {queue}:")
+                    asyncio.run(queue_latency(server, args.queue_runs))
+                finally:
+                    server.stop()
+        upstream.fallback = one_cell_model(cell(args.cell_seconds))
         for count in (1, 2):
             with fresh_postgres_database(postgres) as url:
                 servers = [Server(upstream, {"CODEINTERP_DATABASE_URL": url, "CODEINTERP_SANDBOX_WARM_SESSIONS": "4"})

@@ -1,7 +1,9 @@
-"""Two API replicas on one PostgreSQL (two `codeinterp serve` processes, one database): requests
-spread over both (create on one, poll and stream on the other), a client reconnecting to the
-other replica mid-stream misses nothing, and a replica killed with -9 mid-run leaves nothing
-stuck (its runs and responses end `failed` on the others within the stated bound)."""
+"""Two API replicas on one PostgreSQL and one S3-compatible store (moto in server mode): two
+`codeinterp serve` processes, one database, one bucket. Requests spread over both (create on
+one, poll and stream on the other), a thread's runs go to the replica holding its sandbox
+session, a client reconnecting to the other replica mid-stream misses nothing, a replica killed
+with -9 mid-run leaves nothing stuck (its runs and responses end `failed` on the others within the
+stated bound, what it stored is kept) and the runs waiting in its queue are run by the other."""
 
 import secrets
 
@@ -9,6 +11,7 @@ import openai
 import pytest
 
 from tests.helpers.postgres import postgres_database
+from tests.helpers.s3 import MotoServer
 from tests.helpers.server import ServerProcess
 from tests.test_responses import AUTO, MODEL, OUTPUTS
 from tests.test_runs import make_assistant, python, steps_of, wait_for
@@ -16,8 +19,9 @@ from tests.test_runs_streaming import Recorder, squash
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
-# A killed replica's runs end within DEAD_AFTER_SECONDS + HEARTBEAT_SECONDS (12 s); the wait is
-# generous for a loaded machine (tests never assert timings).
+# A killed replica's runs end within DEAD_AFTER_SECONDS + HEARTBEAT_SECONDS (12 s), the runs waiting
+# in its queue start on another within 14 s; the wait is generous for a loaded machine (tests never
+# assert timings).
 LOST_REPLICA_WAIT_SECONDS = 90
 SLOW_CELL = "import time\nfor i in range(4):\n    print(i, flush=True)\n    time.sleep(0.5)\n'slept'"
 
@@ -27,12 +31,23 @@ def fresh_script(upstream):
     upstream.reset()
 
 
+def streamed_run(client: openai.OpenAI, thread_id: str, assistant_id: str):
+    """A run created streamed on this client's replica, so driven there; the stream is left at once."""
+    stream = client.beta.threads.runs.create(thread_id, assistant_id=assistant_id, stream=True)
+    try:
+        created = next(iter(stream))
+    finally:
+        stream.close()
+    assert created.event == "thread.run.created"
+    return created.data
+
+
 class Topology:
-    def __init__(self, tmp_path_factory, database_url: str, upstream) -> None:
+    def __init__(self, tmp_path_factory, database_url: str, upstream, moto: MotoServer) -> None:
         self.key = "sk-ci-topology-" + secrets.token_hex(16)
-        blobs = tmp_path_factory.mktemp("shared-blobs")  # one blob store for all (a bucket, in production)
+        self.bucket = moto.new_bucket()  # one blob store for all
         self.env = {"CODEINTERP_DATABASE_URL": database_url, "CODEINTERP_MODEL_BASE_URL": upstream.base_url,
-                    "CODEINTERP_API_KEY": self.key, "CODEINTERP_BLOB_URL": f"file://{blobs}"}
+                    "CODEINTERP_API_KEY": self.key, **self.bucket.server_env}
         self.tmp_path_factory = tmp_path_factory
         self.replicas: list[ServerProcess] = []
 
@@ -52,13 +67,17 @@ class Topology:
 
 @pytest.fixture(scope="module")
 def topology(tmp_path_factory, upstream):
-    with postgres_database() as database_url:
-        topo = Topology(tmp_path_factory, database_url, upstream)
-        try:
-            topo.a, topo.b = topo.replica(), topo.replica()
-            yield topo
-        finally:
-            topo.stop()
+    moto = MotoServer(tmp_path_factory.mktemp("moto") / "moto.log").start()
+    try:
+        with postgres_database() as database_url:
+            topo = Topology(tmp_path_factory, database_url, upstream, moto)
+            try:
+                topo.a, topo.b = topo.replica(), topo.replica()
+                yield topo
+            finally:
+                topo.stop()
+    finally:
+        moto.stop()
 
 
 def test_a_run_created_on_one_replica_is_polled_and_read_on_the_other(topology, upstream):
@@ -96,17 +115,25 @@ def test_the_seed_flow_with_files_spread_over_both_replicas(topology, upstream):
     assert b.files.content(uploaded.id).read() == a.files.content(uploaded.id).read()
 
 
-def test_a_threads_next_run_on_the_other_replica_is_told_that_the_code_state_was_lost(topology, upstream):
+def test_a_threads_next_run_goes_to_the_replica_holding_its_session_unless_streamed(topology, upstream):
     a, b = topology.client(topology.a), topology.client(topology.b)
-    upstream.script([python("kept = 1"), {"text": "Set."}, python("kept"), {"text": "Read."}])
+    upstream.script([python("kept = 1"), {"text": "Set."}, python("kept"), {"text": "Read."},
+                     python("kept"), {"text": "Lost."}])
     assistant = make_assistant(a)
     thread = a.beta.threads.create(messages=[{"role": "user", "content": "Set it."}])
-    first = a.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=100)
-    assert first.status == "completed", first.last_error
+    with a.beta.threads.runs.stream(thread_id=thread.id, assistant_id=assistant.id) as stream:
+        stream.until_done()  # streamed: run by a, whose bubblewrap session now holds the thread's state
+    assert stream.get_final_run().status == "completed"
+    # created on b, queued for a (which holds the thread's bubblewrap session): the state is there
     b.beta.threads.messages.create(thread.id, role="user", content="Read it.")
     second = b.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=100)
     assert second.status == "completed", second.last_error
-    # with bubblewrap, sessions are per replica: the model is told, as after a restart
+    assert steps_of(b, second)[0].step_details.tool_calls[0].code_interpreter.outputs[0].logs.strip() == "1"
+    # a streamed run is run by the replica that streams it: a new session there, and the model is told
+    b.beta.threads.messages.create(thread.id, role="user", content="Read it again.")
+    with b.beta.threads.runs.stream(thread_id=thread.id, assistant_id=assistant.id) as stream:
+        stream.until_done()
+    assert stream.get_final_run().status == "completed"
     tool_result = upstream.requests[-1]["messages"][-1]
     assert tool_result["role"] == "tool"
     assert "another server replica" in tool_result["content"] and "NameError" in tool_result["content"]
@@ -182,7 +209,7 @@ def test_cancel_on_one_replica_reaches_the_run_and_the_response_the_other_drives
     upstream.script([python("import time\ntime.sleep(600)")])
     assistant = make_assistant(a)
     thread = a.beta.threads.create(messages=[{"role": "user", "content": "Sleep."}])
-    run = a.beta.threads.runs.create(thread.id, assistant_id=assistant.id)
+    run = streamed_run(a, thread.id, assistant.id)
     wait_for(lambda: steps_of(b, run), timeout=120)  # the cell runs on replica a
     assert b.beta.threads.runs.cancel(run.id, thread_id=thread.id).status == "cancelling"
     ended = wait_for(lambda: (r := b.beta.threads.runs.retrieve(run.id, thread_id=thread.id)).status == "cancelled"
@@ -202,10 +229,12 @@ def test_a_replica_killed_mid_run_leaves_nothing_stuck(topology, upstream):
     d, b = topology.client(doomed), topology.client(topology.b)
     upstream.script([python("kept = 1"), python("import time\ntime.sleep(600)")])
     assistant = make_assistant(b)
+    uploaded = d.files.create(file=("kept.txt", b"stored before the kill"), purpose="assistants")
     thread = b.beta.threads.create(messages=[{"role": "user", "content": "Work long."}])
-    run = d.beta.threads.runs.create(thread.id, assistant_id=assistant.id)
+    run = streamed_run(d, thread.id, assistant.id)
     wait_for(lambda: len(steps_of(b, run)) == 2, timeout=120)  # the first cell ran, the second runs
     doomed.kill()
+    assert b.files.content(uploaded.id).read() == b"stored before the kill"
 
     after = wait_for(lambda: (r := b.beta.threads.runs.retrieve(run.id, thread_id=thread.id)).status == "failed"
                      and r, timeout=LOST_REPLICA_WAIT_SECONDS)
@@ -232,3 +261,27 @@ def test_a_response_followed_on_one_replica_ends_when_the_replica_running_it_is_
     assert [e.sequence_number for e in events] == list(range(len(events)))
     failed = b.responses.retrieve(response.id)
     assert failed.status == "failed" and "replica" in failed.error.message
+
+
+def test_runs_waiting_in_a_killed_replicas_queue_are_run_by_another(topology, upstream):
+    doomed = topology.replica()
+    d, b = topology.client(doomed), topology.client(topology.b)
+    upstream.script([python("kept = 1"), {"text": "Set."}, python("6 * 7"), {"text": "Done elsewhere."}])
+    assistant = make_assistant(b)
+    thread = b.beta.threads.create(messages=[{"role": "user", "content": "Set it."}])
+    first = streamed_run(d, thread.id, assistant.id)
+    wait_for(lambda: b.beta.threads.runs.retrieve(first.id, thread_id=thread.id).status == "completed", timeout=120)
+    doomed.kill()
+    # Created on b right after: the doomed replica still counts as alive and holds the thread's
+    # session, so the run's job waits in its queue; once it is found lost, the job is handed to
+    # the shared queue and b runs it.
+    b.beta.threads.messages.create(thread.id, role="user", content="Compute.")
+    run = b.beta.threads.runs.create(thread.id, assistant_id=assistant.id)
+    assert run.status == "queued"
+    done = wait_for(lambda: (r := b.beta.threads.runs.retrieve(run.id, thread_id=thread.id)).status
+                    not in ("queued", "in_progress") and r, timeout=LOST_REPLICA_WAIT_SECONDS)
+    assert done.status == "completed", done.last_error
+    assert steps_of(b, done)[0].step_details.tool_calls[0].code_interpreter.outputs[0].logs.strip().endswith("42")
+    assert b.beta.threads.messages.list(thread.id, order="desc").data[0].content[0].text.value == "Done elsewhere."
+    tool_result = upstream.requests[-1]["messages"][-1]
+    assert "another server replica" in tool_result["content"]  # the session died with its replica

@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     # With PostgreSQL, this process among the replicas sharing the database; the same id after a
     # restart lets it end its own unfinished runs at once (default: host name and data directory).
     replica_id: str | None = None
+    # Where runs and responses wait to be driven: "auto" is procrastinate (jobs in PostgreSQL, run by
+    # any replica) with PostgreSQL, else "inprocess" (this process drives what it creates; on
+    # PostgreSQL, only for a single replica: what it leaves when lost is failed, never moved).
+    run_queue: Literal["auto", "inprocess", "procrastinate"] = "auto"
 
     # Projects and runs: limits per tenant
     project_storage_mb: int = 10240  # bytes a project may store: uploads and generated files

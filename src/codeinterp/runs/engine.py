@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import bindparam, insert, select
 
+from codeinterp import metrics
 from codeinterp.config import Settings
 from codeinterp.logs import log_context
 from codeinterp.upstream.client import ChatClient, UpstreamError
@@ -23,6 +24,7 @@ from codeinterp.runs.run_fields import run_fields
 from codeinterp.runs.assistants_run import ActiveRun, RunLeg
 from codeinterp.runs.turn_loop import Cancelled, Stopped
 from codeinterp.runs.containers import Containers
+from codeinterp.runs.run_queue import InProcessQueue, Job, RunQueue
 from codeinterp.store.assistants import Assistant
 from codeinterp.store.messages import create_message
 from codeinterp.store.threads import Message, Thread, create_thread, fail_runs, message_to_dict, thread_to_dict
@@ -47,6 +49,7 @@ SHUTDOWN_ERROR = {"code": "server_error",
                              "was stopped. Create a new run."}
 RESTART_ERROR = {"code": "server_error",
                  "message": "The server restarted while this run was in progress, so the run was stopped."}
+QUEUE_ERROR = {"code": "server_error", "message": "The run could not be queued (the database failed); create it again."}
 
 
 @dataclass
@@ -84,6 +87,7 @@ class RunEngine:
         self._draining = False
         self.events = None  # EventWriter with several replicas (events stored), else None
         self.replicas = None  # Replicas with several replicas (who drives which run), else None
+        self.queue: RunQueue = InProcessQueue()  # where runs wait to be driven (set by RunWorker)
 
     def _channel(self, run_id: str) -> EventChannel:
         return self.events.channel(run_id) if self.events is not None else EventChannel()
@@ -186,19 +190,64 @@ class RunEngine:
             run = (await c.execute(INSERT_RUN, dict(
                 fields, id=new_id("run"), project_id=project_id, thread_id=thread_id, assistant_id=assistant.id,
                 status="queued", created_at=t, expires_at=t + self.settings.run_expiry_seconds))).one()
+            run_dict = run_to_dict(run)
+            here = True  # driven by this replica (its own queue), else by whichever takes it
+            target = None  # the replica whose own queue gets the run (None: the shared queue)
             if self.replicas is not None:
-                await self.replicas.own(c, run.id)
+                target = await self.replicas.place(c, thread_id, run.id, here=bool(body.get("stream"))
+                                                   or not self.queue.shared)
+                here = target == self.replicas.id
+                if not here:  # its events start here, stored with the run; the replica that takes it goes on
+                    await self.replicas.store_first_events(c, run.id, [
+                        event("thread.run.created", run_dict), event("thread.run.queued", run_dict)])
             await s.commit()
-        run_dict = run_to_dict(run)
 
-        ar = ActiveRun(id=run.id, project_id=project_id, thread_id=thread_id, assistant_id=assistant.id,
-                       channel=self._channel(run.id))
-        self._active[ar.id] = ar
-        ar.publish("thread.run.created", run_dict)
-        ar.publish("thread.run.queued", run_dict)
-        ar.task = asyncio.create_task(self._drive(ar, resume=False), name=f"run {ar.id}")
         prefix = [event("thread.created", thread_dict)] if thread_dict else []
-        return RunHandle(run=run_dict, channel=ar.channel, prefix=prefix, thread=thread_dict)
+        channel = None
+        if here:
+            ar = ActiveRun(id=run.id, project_id=project_id, thread_id=thread_id, assistant_id=assistant.id,
+                           channel=self._channel(run.id))
+            self._active[ar.id] = ar
+            ar.publish("thread.run.created", run_dict)
+            ar.publish("thread.run.queued", run_dict)
+            channel = ar.channel
+        else:
+            for name in ("thread.run.created", "thread.run.queued"):
+                metrics.run_event(name, run_dict)
+        try:
+            await self.queue.defer(Job("run", run.id, lock=thread_id), target)
+        except Exception:
+            log.exception("queueing run %s failed", run.id)
+            run_dict = await self._end_now(project_id, run.id, "failed", last_error=QUEUE_ERROR)
+        return RunHandle(run=run_dict, channel=channel, prefix=prefix, thread=thread_dict)
+
+    async def run_job(self, job: Job) -> None:
+        """The queue's job for a run: drive its first leg here (the run is adopted from the
+        database when it was created on another replica or its replica was lost)."""
+        ar = self._active.get(job.stream_id) or await self._adopt(job.stream_id)
+        if ar is None or ar.task is not None:
+            return
+        ar.task = asyncio.current_task()  # the queue runs each job in a task of its own
+        await self._drive(ar, resume=False)
+
+    async def _adopt(self, run_id: str) -> ActiveRun | None:
+        """A queued run created elsewhere, now driven here (None if it has ended meanwhile)."""
+        async with self.db.session() as s:
+            run = await s.get(Run, run_id)
+            if run is None or run.status not in ("queued", "cancelling"):
+                return None
+            ar = ActiveRun(id=run.id, project_id=run.project_id, thread_id=run.thread_id,
+                           assistant_id=run.assistant_id)
+            if run.status == "queued" and self.replicas is not None:
+                await self.replicas.take(await s.connection(), run_id)
+                await s.commit()
+        if self.events is not None:
+            ar.channel = await self.events.continued_channel(run_id)
+        self._active[run_id] = ar
+        if run.status == "cancelling":  # cancelled while it waited: it ends here, its events stored
+            await self._end_now(ar.project_id, run_id, "cancelled")
+            return None
+        return ar
 
     async def submit_tool_outputs(self, project_id: str, thread_id: str, run_id: str, body: dict) -> RunHandle:
         ar = self._active.get(run_id)

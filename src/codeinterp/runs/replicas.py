@@ -1,12 +1,16 @@
-"""This replica among others on one PostgreSQL: a heartbeat, and the sweep that ends the runs and
-responses of replicas that are gone (killed, or stopped without finishing them).
+"""This replica among others on one PostgreSQL: a heartbeat, where a new run is queued, and the
+sweep that hands on the waiting jobs and ends the runs and responses of replicas that are gone
+(killed, or stopped without finishing them).
 
 Every replica writes its heartbeat every HEARTBEAT_SECONDS. A run or response is owned by the
-replica that created it (a `stream_owners` row written with it). A replica whose heartbeat is
-older than DEAD_AFTER_SECONDS is gone: the first live replica to see it (row locks, SKIP LOCKED)
-removes it and ends every active run and response it owned as `failed` with ORPHAN_ERROR, and
-stores the terminal event so that readers on any replica see the stream end. So a replica killed
-with -9 leaves nothing active for longer than DEAD_AFTER_SECONDS + HEARTBEAT_SECONDS (12 s).
+replica whose queue gets its job (a `stream_owners` row written with it), then by the replica
+that takes the job. A replica whose heartbeat is older than DEAD_AFTER_SECONDS is gone: the first
+live replica to see it (row locks, SKIP LOCKED) removes it, hands the jobs waiting in its own
+queue to the shared queue, ends the jobs its worker was running, and ends every active run and
+response it owned that has no job waiting as `failed` with ORPHAN_ERROR, storing the terminal
+event so that readers on any replica see the stream end. So a replica killed with -9 leaves
+nothing active for longer than DEAD_AFTER_SECONDS + HEARTBEAT_SECONDS (12 s), and its waiting
+runs are taken by another replica's worker within POLL_SECONDS more (14 s).
 """
 
 import asyncio
@@ -18,6 +22,7 @@ from sqlalchemy import select
 
 from codeinterp.runs.engine import RESTART_ERROR
 from codeinterp.runs.responses_engine import RESTART_ERROR as RESPONSE_RESTART_ERROR
+from codeinterp.runs.run_queue import RunQueue
 from codeinterp.runs.shared_events import NOTIFY, NOTIFY_CHANNEL, plain_url
 from codeinterp.store import replicas as store
 from codeinterp.store import responses as response_store
@@ -40,8 +45,11 @@ ORPHAN_ERROR = {"code": "server_error",
 class Replicas:
     """`await start()` before the engines take requests; `await stop()` after they stopped."""
 
-    def __init__(self, db: Database, url: str, runs, responses, replica_id: str) -> None:
+    def __init__(self, db: Database, url: str, runs, responses, replica_id: str, queue: RunQueue,
+                 sessions_shared: bool) -> None:
         self.db = db
+        self.queue = queue
+        self.sessions_shared = sessions_shared  # a sandbox session is reachable from any replica
         self.url = plain_url(url)
         self._listener: asyncpg.Connection | None = None
         self.runs = runs  # RunEngine (fail_runs)
@@ -83,6 +91,28 @@ class Replicas:
     async def own(self, c, stream_id: str) -> None:
         """In the transaction that creates a run or response: this replica drives it."""
         await store.own(c, stream_id, self.id)
+
+    async def place(self, c, thread_id: str, run_id: str, here: bool) -> str | None:
+        """In the transaction that creates a run: the replica whose own queue gets it, or None for
+        the shared queue. This one when `here`; else the live replica that holds the thread's
+        sandbox session, if sessions are per replica and one does; else the shared queue. The run
+        is owned by that replica (by this one for the shared queue) until a replica takes it."""
+        target = self.id
+        if not here:
+            target = None
+            if not self.sessions_shared:
+                target = await store.session_holder(c, thread_id, run_id, time.time() - DEAD_AFTER_SECONDS)
+        await store.own(c, run_id, target or self.id)
+        return target
+
+    async def store_first_events(self, c, stream_id: str, events: list[tuple[str, str]]) -> None:
+        """In the transaction that creates a run queued for another replica: its first events."""
+        await c.execute(store.INSERT_EVENTS, [{"stream_id": stream_id, "seq": n, "name": name, "data": data}
+                                              for n, (name, data) in enumerate(events)])
+
+    async def take(self, c, stream_id: str) -> None:
+        """In a transaction: this replica now drives the run or response (it took its job)."""
+        await store.take(c, stream_id, self.id)
 
     async def live_owner(self, stream_id: str) -> str | None:
         """The other live replica driving this run or response, if any."""
@@ -135,6 +165,9 @@ class Replicas:
         """End the runs and responses whose replica is gone (or that have none)."""
         async with self.db.transaction() as c:
             dead = await store.claim_dead(c, time.time() - DEAD_AFTER_SECONDS)
+            live = await store.live_replicas(c)
+        await self.queue.sweep(live, DEAD_AFTER_SECONDS)
+        async with self.db.transaction() as c:
             run_ids = (await c.execute(store.orphaned(Run.id, Run.status.in_(ACTIVE_RUN_STATUSES)))).scalars().all()
             response_ids = (await c.execute(store.orphaned(response_store.Response.id, RESPONSE_ACTIVE))
                             ).scalars().all()
@@ -143,6 +176,14 @@ class Replicas:
         await self._fail(run_ids, response_ids, ORPHAN_ERROR, ORPHAN_ERROR)
         if run_ids or response_ids:
             log.warning("ended %d runs and %d responses of lost replicas as failed", len(run_ids), len(response_ids))
+
+    async def fail_lost(self, response_id: str) -> None:
+        """A response whose job came here but whose replica is gone (its inputs were in that
+        replica's memory): it ends `failed` as the lost replica's others."""
+        async with self.db.transaction() as c:
+            active = (await c.execute(select(response_store.Response.id).where(
+                response_store.Response.id == response_id, RESPONSE_ACTIVE))).scalars().all()
+        await self._fail([], active, ORPHAN_ERROR, ORPHAN_ERROR)
 
     async def _fail(self, run_ids, response_ids, run_error: dict, response_error: dict) -> None:
         if run_ids:

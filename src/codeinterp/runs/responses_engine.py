@@ -16,6 +16,7 @@ from codeinterp.config import Settings
 from codeinterp.runs import prompt
 from codeinterp.runs.responses_input import chat_messages, input_items
 from codeinterp.runs.responses_run import END_EVENTS, ActiveResponse, ResponsesRecorder
+from codeinterp.runs.run_queue import InProcessQueue, Job, RunQueue
 from codeinterp.runs.turn_loop import Cancelled, Stopped, TurnLoop, TurnParameters
 from codeinterp.store import files as file_store
 from codeinterp.store import responses as store
@@ -35,6 +36,8 @@ SHUTDOWN_ERROR = {"code": "server_error",
                              "so it was stopped."}
 RESTART_ERROR = {"code": "server_error",
                  "message": "The server restarted while this response was in progress, so it was stopped."}
+QUEUE_ERROR = {"code": "server_error",
+               "message": "The response could not be queued (the database failed); create it again."}
 
 
 def parameters(body: dict) -> TurnParameters:
@@ -83,6 +86,8 @@ class ResponseEngine:
         self._draining = False
         self.events = None  # EventWriter with several replicas (events stored), else None
         self.replicas = None  # Replicas with several replicas (who drives which response), else None
+        self.queue: RunQueue = InProcessQueue()  # where responses wait to be driven (set by RunWorker)
+        self._inputs: dict[str, tuple[dict, list, dict[str, str]]] = {}  # a response's until its job starts
 
     async def start(self, fail_unfinished: bool = True) -> None:
         """Responses a previous process left unfinished end `failed` (with several replicas,
@@ -102,7 +107,11 @@ class ResponseEngine:
         if tasks:
             await asyncio.wait(tasks, timeout=grace_seconds)
         for ar in list(self._active.values()):
-            if ar.task is not None and not ar.task.done() and not ar.finishing:
+            if ar.task is None:  # its job never started (the queue takes no more)
+                self._inputs.pop(ar.id, None)
+                await self._end(ar, None, "failed", error=SHUTDOWN_ERROR)
+                self._forget(ar)
+            elif not ar.task.done() and not ar.finishing:
                 ar.task.cancel()  # `_drive` ends it failed
                 await asyncio.wait([ar.task], timeout=CANCEL_GRACE_SECONDS * 2)
 
@@ -168,9 +177,27 @@ class ResponseEngine:
         ar.emit("response.created", response=ar.as_dict())
         if row.background:
             ar.emit("response.queued", response=ar.as_dict())
-        ar.task = asyncio.create_task(self._drive(ar, body, history + inputs, file_paths),
-                                      name=f"response {ar.id}")
+        self._inputs[ar.id] = (body, history + inputs, file_paths)
+        try:  # its inputs are in this process's memory: its job is for this replica's own queue
+            await self.queue.defer(Job("response", ar.id), self.replicas.id if self.replicas else None)
+        except Exception:
+            log.exception("queueing response %s failed", ar.id)
+            self._inputs.pop(ar.id, None)
+            await self._end(ar, None, "failed", error=QUEUE_ERROR)
+            self._forget(ar)
         return ar
+
+    async def response_job(self, job: Job) -> None:
+        """The queue's job for a response: drive it here. Its inputs are in the memory of the
+        replica that created it: a job that came from a lost replica ends the response failed."""
+        ar = self._active.get(job.stream_id)
+        inputs = self._inputs.pop(job.stream_id, None)
+        if ar is None or inputs is None:
+            if self.replicas is not None:
+                await self.replicas.fail_lost(job.stream_id)
+            return
+        ar.task = asyncio.current_task()  # the queue runs each job in a task of its own
+        await self._drive(ar, *inputs)
 
     async def _container(self, project_id: str, container: str | dict, history: list) -> tuple[str, object]:
         """The id of the container the response's code runs in (checked now, not mid-response),
@@ -333,11 +360,15 @@ class ResponseEngine:
             await self._end(ar, recorder, "failed",
                             error={"code": "server_error", "message": f"Internal error: {type(error).__name__}"})
         finally:
-            ar.channel.close()
-            self._active.pop(ar.id, None)
-            if self.events is not None:
-                self.events.forget(ar.id)
-            ar.done.set()
+            self._forget(ar)
+
+    def _forget(self, ar: ActiveResponse) -> None:
+        """The response has ended here."""
+        ar.channel.close()
+        self._active.pop(ar.id, None)
+        if self.events is not None:
+            self.events.forget(ar.id)
+        ar.done.set()
 
     async def _end(self, ar: ActiveResponse, recorder: ResponsesRecorder | None, status: str,
                    error: dict | None = None, incomplete: dict | None = None) -> None:

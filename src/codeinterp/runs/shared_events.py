@@ -76,6 +76,13 @@ class EventWriter:
         here (a run's legs share one sequence)."""
         return StoredEventChannel(self, stream_id, end_events)
 
+    async def continued_channel(self, stream_id: str, end_events: frozenset[str] = LEG_END_EVENTS
+                                ) -> "StoredEventChannel":
+        """A channel for a stream started on another replica: numbered after its stored events."""
+        async with self.db.transaction() as c:
+            self._next[stream_id] = await store.next_seq(c, stream_id)
+        return self.channel(stream_id, end_events)
+
     def append(self, stream_id: str, encoded: Event) -> None:
         seq = self._next.get(stream_id, 0)
         self._next[stream_id] = seq + 1

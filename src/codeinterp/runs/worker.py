@@ -20,6 +20,7 @@ import uvloop
 from codeinterp.config import Settings
 from codeinterp.runs.engine import RunEngine, RunHandle
 from codeinterp.runs.replicas import Replicas
+from codeinterp.runs.run_queue import InProcessQueue, Job, RunQueue
 from codeinterp.runs.responses_engine import ResponseEngine
 from codeinterp.runs.shared_events import EventWriter, is_postgres
 from codeinterp.runs.responses_run import ActiveResponse
@@ -29,6 +30,7 @@ from codeinterp.store.db import Database
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_SECONDS = 30
+SHARED_SESSION_BACKENDS = ("remote", "kubernetes")  # a session reachable from every replica
 
 
 class RunWorker:
@@ -46,11 +48,13 @@ class RunWorker:
         self._draining: concurrent.futures.Future | None = None
         self.events: EventWriter | None = None  # with PostgreSQL (several replicas)
         self.replicas: Replicas | None = None
+        self.queue: RunQueue | None = None
 
     def drain(self, grace_seconds: float) -> None:
         """From any thread (the server got SIGTERM): see RunEngine.drain; `stop` waits for it."""
         if self.engine is not None and self._draining is None and not self.loop.is_closed():
             async def drain_both() -> None:
+                self.queue.stop_taking()
                 await asyncio.gather(self.engine.drain(grace_seconds), self.responses.drain(grace_seconds))
             self._draining = asyncio.run_coroutine_threadsafe(drain_both(), self.loop)
 
@@ -90,17 +94,30 @@ class RunWorker:
         self.responses = ResponseEngine(self.db, self.engine.containers, self.engine.client, self.engine.check_model,
                                         self.settings)
         several = is_postgres(self.database_url)  # several replicas may share the database
+        if self.settings.run_queue == "procrastinate" and not several:
+            raise ValueError("CODEINTERP_RUN_QUEUE=procrastinate needs PostgreSQL (CODEINTERP_DATABASE_URL).")
+        self.queue = InProcessQueue()
+        if several and self.settings.run_queue != "inprocess":
+            from codeinterp.runs.procrastinate_queue import ProcrastinateQueue  # psycopg, only for PostgreSQL
+            self.queue = ProcrastinateQueue(self.database_url, self.settings.resolved_replica_id)
         if several:
             self.events = EventWriter(self.db)
             self.events.start()
             self.replicas = Replicas(self.db, self.database_url, self.engine, self.responses,
-                                     self.settings.resolved_replica_id)
+                                     self.settings.resolved_replica_id, self.queue,
+                                     sessions_shared=self.settings.sandbox_backend in SHARED_SESSION_BACKENDS)
             for engine in (self.engine, self.responses):
                 engine.events, engine.replicas = self.events, self.replicas
+        for engine in (self.engine, self.responses):
+            engine.queue = self.queue
         await self.engine.start(fail_unfinished=not several)
         await self.responses.start(fail_unfinished=not several)
         if self.replicas is not None:
             await self.replicas.start()
+        await self.queue.start(self._drive_job)
+
+    async def _drive_job(self, job: Job) -> None:
+        await (self.engine.run_job if job.kind == "run" else self.responses.response_job)(job)
 
     async def stop(self) -> None:
         if self._thread.is_alive():
@@ -121,7 +138,7 @@ class RunWorker:
 
     async def _stop(self) -> None:
         closers = [self.responses and self.responses.stop, self.engine and self.engine.stop,
-                   self.events and self.events.stop, self.replicas and self.replicas.stop,
+                   self.queue and self.queue.stop, self.events and self.events.stop, self.replicas and self.replicas.stop,
                    self.sandboxes and self.sandboxes.stop, self.db and self.db.close]
         for close in filter(None, closers):
             try:
