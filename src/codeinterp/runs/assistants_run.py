@@ -7,6 +7,7 @@ builds the prompt from the thread and drives a `TurnLoop` on the thread's code s
 """
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 
 from sqlalchemy import bindparam, select
@@ -24,11 +25,11 @@ from codeinterp.runs.containers import Containers
 from codeinterp.runs.turn_loop import Cancelled, CodeRun, ToolCall, TurnLoop, TurnObserver, TurnParameters
 from codeinterp.sandbox.types import OutputEvent
 from codeinterp.store.assistants import Assistant
-from codeinterp.store.threads import Thread
+from codeinterp.store.threads import Message, Thread, message_to_dict
 from codeinterp.store.db import Database
 from codeinterp.store.files import File
 from codeinterp.store.ids import now
-from codeinterp.store.runs import Run, run_to_dict
+from codeinterp.store.runs import Run, RunStep, run_to_dict, step_to_dict
 
 TOOL_RESOURCES = select(
     select(Assistant.tool_resources).where(Assistant.id == bindparam("assistant_id")).scalar_subquery(),
@@ -36,6 +37,8 @@ TOOL_RESOURCES = select(
 # A leg still going on this long after the run's expires_at is stopped wherever it waits. Every wait
 # has its own deadline at expires_at (an execution's timeout ends there); this one catches the rest.
 LEG_DEADLINE_GRACE_SECONDS = 10.0
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -227,3 +230,61 @@ def parameters_from_run(run: Run) -> TurnParameters:
 def _ran_code(messages: list[dict]) -> bool:
     return any(call["function"]["name"] == TOOL_NAME
                for m in messages for call in m.get("tool_calls") or [])
+
+
+async def end_run(db: Database, ar: ActiveRun, status: str, last_error: dict | None = None,
+                  incomplete_reason: str | None = None) -> dict:
+    """End the run with `status`, closing its open message and steps; publishes the events."""
+    t = now()
+    step_status = {"cancelled": "cancelled", "expired": "expired", "incomplete": "cancelled"}.get(status, "failed")
+    message_reason = {"cancelled": "run_cancelled", "expired": "run_expired",
+                      "incomplete": "max_tokens"}.get(status, "run_failed")
+    step_error = last_error if step_status == "failed" else None
+    if ar.message is not None:
+        try:
+            await ar.message.close("incomplete", incomplete_reason=message_reason,
+                                   step_status=step_status, last_error=step_error)
+        except Exception:
+            log.exception("closing the message of run %s failed", ar.id)
+    if ar.tool_step is not None and not ar.tool_step.inserted:
+        try:
+            await ar.tool_step.save()  # written now, then ended with the others below
+        except Exception:
+            log.exception("storing the tool step of run %s failed", ar.id)
+    async with db.session() as s:
+        steps = (await s.execute(select(RunStep).where(RunStep.run_id == ar.id,
+                                                       RunStep.status == "in_progress")
+                                 .order_by(RunStep.position))).scalars().all()
+        for step in steps:
+            step.status = step_status
+            step.last_error = step_error
+            setattr(step, {"cancelled": "cancelled_at", "expired": "expired_at",
+                           "failed": "failed_at"}[step_status], t)
+        messages = (await s.execute(select(Message).where(Message.run_id == ar.id,
+                                                          Message.status == "in_progress"))).scalars().all()
+        for m in messages:
+            m.status = "incomplete"
+            m.incomplete_at = t
+            m.incomplete_details = {"reason": message_reason}
+        run = await s.get(Run, ar.id)
+        run.status = status
+        run.required_action = None
+        if ar.usage is not None:
+            run.usage = dict(ar.usage)
+        if status == "failed":
+            run.failed_at = t
+            run.last_error = last_error
+        elif status == "cancelled":
+            run.cancelled_at = t
+        elif status == "incomplete":
+            run.incomplete_details = {"reason": incomplete_reason}
+        await s.commit()
+        step_dicts = [step_to_dict(step) for step in steps]
+        message_dicts = [message_to_dict(m) for m in messages]
+        run_dict = run_to_dict(run)
+    for message in message_dicts:
+        ar.publish("thread.message.incomplete", message)
+    for step in step_dicts:
+        ar.publish(f"thread.run.step.{step_status}", step)
+    ar.publish(f"thread.run.{status}", run_dict)
+    return run_dict

@@ -18,16 +18,18 @@ from sqlalchemy import bindparam, insert, select
 from codeinterp import metrics
 from codeinterp.config import Settings
 from codeinterp.logs import log_context
-from codeinterp.upstream.client import ChatClient, UpstreamError
 from codeinterp.runs.events import Event, EventChannel, event
 from codeinterp.runs.run_fields import run_fields
-from codeinterp.runs.assistants_run import ActiveRun, RunLeg
+from codeinterp.runs.assistants_run import ActiveRun, RunLeg, end_run
+from codeinterp.runs.cancelling import CANCEL_GRACE_SECONDS, interrupt, request_cancel
 from codeinterp.runs.turn_loop import Cancelled, Stopped
+from codeinterp.upstream.client import UpstreamError
+from codeinterp.runs.upstream_model import UpstreamModel
 from codeinterp.runs.containers import Containers
 from codeinterp.runs.run_queue import InProcessQueue, Job, RunQueue
 from codeinterp.store.assistants import Assistant
 from codeinterp.store.messages import create_message
-from codeinterp.store.threads import Message, Thread, create_thread, fail_runs, message_to_dict, thread_to_dict
+from codeinterp.store.threads import Thread, create_thread, fail_runs, thread_to_dict
 from codeinterp.store.db import Database
 from codeinterp.store.errors import InvalidRequest, NotFound, Unavailable
 from codeinterp.store.ids import new_id, now
@@ -36,8 +38,6 @@ from codeinterp.store.runs import ACTIVE_RUN_STATUSES, RUN_COLUMNS, Run, RunStep
 
 log = logging.getLogger(__name__)
 
-CANCEL_GRACE_SECONDS = 2.0
-MODEL_LIST_TTL_SECONDS = 60.0
 # Statements of every run's creation, built once.
 ASSISTANT = select(Assistant.__table__).where(Assistant.id == bindparam("row_id"))
 THREAD_AND_ACTIVE_RUN = select(Thread.project_id, select(Run.id).where(
@@ -76,13 +76,9 @@ class RunEngine:
         self.sandboxes = sandboxes
         self.settings = settings
         self.containers = Containers(db, sandboxes, settings)
-        self._client: ChatClient | None = None
-        if settings.model_base_url:
-            self._client = ChatClient(settings.model_base_url, settings.model_api_key,
-                                      settings.model_timeout_seconds)
+        self.upstream = UpstreamModel(settings)
         self._active: dict[str, ActiveRun] = {}
         self._starting: set[str] = set()  # threads whose run is being created right now
-        self._models: tuple[float, set[str] | None] | None = None
         self._stopping = False
         self._draining = False
         self.events = None  # EventWriter with several replicas (events stored), else None
@@ -136,8 +132,7 @@ class RunEngine:
             if ar.expiry is not None:
                 ar.expiry.cancel()
         await self.containers.close()
-        if self._client is not None:
-            await self._client.aclose()
+        await self.upstream.aclose()
 
     # ---- requests --------------------------------------------------------------------------
 
@@ -163,14 +158,14 @@ class RunEngine:
 
     async def _create_run(self, project_id: str, body: dict, thread_id: str | None,
                           thread_body: dict | None) -> RunHandle:
-        await self._refresh_models()
+        await self.upstream.refresh()
         async with self.db.session() as s:
             c = await s.connection()  # Core statements here; the ORM only to create a thread or messages
             assistant_id = body.get("assistant_id")
             assistant = (await c.execute(ASSISTANT, {"row_id": assistant_id})).one_or_none() if assistant_id else None
             owned(assistant, "assistant", assistant_id, project_id)
             fields = run_fields(assistant, body)
-            self._check_model(fields["model"])
+            self.upstream.check(fields["model"])
             thread_dict = None
             if thread_id is None:
                 thread = await create_thread(s, project_id, thread_body, param="thread")
@@ -353,30 +348,15 @@ class RunEngine:
         self._cancel_task(ar, run_dict)
 
     def _cancel_task(self, ar: ActiveRun, run_dict: dict) -> None:
-        ar.cancel_requested = True
         ar.publish("thread.run.cancelling", run_dict)
-        if ar.executing:
-            asyncio.create_task(self._interrupt(ar))
-        else:
-            ar.task.cancel()
-        asyncio.get_running_loop().call_later(CANCEL_GRACE_SECONDS, self._force_cancel, ar)
-
-    async def _interrupt(self, ar: ActiveRun) -> None:
-        try:
-            await ar.turn.executor.interrupt()
-        except Exception:
-            log.warning("interrupting a cancelled run's code failed", exc_info=True)
-
-    def _force_cancel(self, ar: ActiveRun) -> None:
-        if ar.task is not None and not ar.task.done() and not ar.finishing:
-            ar.task.cancel()
+        request_cancel(ar)
 
     # ---- the run's task --------------------------------------------------------------------
 
     async def _drive(self, ar: ActiveRun, resume: bool) -> None:
         log_context.set({"run_id": ar.id, "thread_id": ar.thread_id, "project_id": ar.project_id})
         try:
-            await RunLeg(ar, self.db, self.containers, self._client,
+            await RunLeg(ar, self.db, self.containers, self.upstream.client,
                          self.settings.sandbox_exec_timeout_seconds).run()
         except (Cancelled, asyncio.CancelledError):
             ar.finishing = True
@@ -384,22 +364,22 @@ class RunEngine:
             if self._stopping:
                 return  # left as it is: `start()` of the next process ends it as failed
             if ar.executing:
-                await self._interrupt(ar)
+                await interrupt(ar)
             if self._draining and not ar.cancel_requested:
                 ar.publish("error", {"error": dict(SHUTDOWN_ERROR, type="server_error", param=None)})
                 ar.channel.close()  # streams end with the error; the run's final state is stored below
-                await self._finish(ar, "failed", last_error=SHUTDOWN_ERROR)
+                await end_run(self.db, ar, "failed", last_error=SHUTDOWN_ERROR)
             else:
-                await self._finish(ar, "cancelled")
+                await end_run(self.db, ar, "cancelled")
         except Stopped as stop:
-            await self._finish(ar, stop.status, last_error=stop.last_error,
+            await end_run(self.db, ar, stop.status, last_error=stop.last_error,
                                incomplete_reason=stop.incomplete_reason)
         except UpstreamError as error:
             code = "rate_limit_exceeded" if getattr(error, "rate_limited", False) else "server_error"
-            await self._finish(ar, "failed", last_error={"code": code, "message": f"The model failed: {error}"})
+            await end_run(self.db, ar, "failed", last_error={"code": code, "message": f"The model failed: {error}"})
         except Exception as error:
             log.exception("run %s failed", ar.id)
-            await self._finish(ar, "failed", last_error={"code": "server_error",
+            await end_run(self.db, ar, "failed", last_error={"code": "server_error",
                                                          "message": f"Internal error: {type(error).__name__}"})
         finally:
             ar.channel.close()
@@ -434,92 +414,4 @@ class RunEngine:
         ar.channel.close()
         if self.events is not None:
             self.events.forget(run_id)
-        return await self._finish(ar, status, last_error=last_error)
-
-    async def _finish(self, ar: ActiveRun, status: str, last_error: dict | None = None,
-                      incomplete_reason: str | None = None) -> dict:
-        """End the run with `status`, closing its open message and steps; publishes the events."""
-        t = now()
-        step_status = {"cancelled": "cancelled", "expired": "expired", "incomplete": "cancelled"}.get(status, "failed")
-        message_reason = {"cancelled": "run_cancelled", "expired": "run_expired",
-                          "incomplete": "max_tokens"}.get(status, "run_failed")
-        step_error = last_error if step_status == "failed" else None
-        if ar.message is not None:
-            try:
-                await ar.message.close("incomplete", incomplete_reason=message_reason,
-                                       step_status=step_status, last_error=step_error)
-            except Exception:
-                log.exception("closing the message of run %s failed", ar.id)
-        if ar.tool_step is not None and not ar.tool_step.inserted:
-            try:
-                await ar.tool_step.save()  # written now, then ended with the others below
-            except Exception:
-                log.exception("storing the tool step of run %s failed", ar.id)
-        async with self.db.session() as s:
-            steps = (await s.execute(select(RunStep).where(RunStep.run_id == ar.id,
-                                                           RunStep.status == "in_progress")
-                                     .order_by(RunStep.position))).scalars().all()
-            for step in steps:
-                step.status = step_status
-                step.last_error = step_error
-                setattr(step, {"cancelled": "cancelled_at", "expired": "expired_at",
-                               "failed": "failed_at"}[step_status], t)
-            messages = (await s.execute(select(Message).where(Message.run_id == ar.id,
-                                                              Message.status == "in_progress"))).scalars().all()
-            for m in messages:
-                m.status = "incomplete"
-                m.incomplete_at = t
-                m.incomplete_details = {"reason": message_reason}
-            run = await s.get(Run, ar.id)
-            run.status = status
-            run.required_action = None
-            if ar.usage is not None:
-                run.usage = dict(ar.usage)
-            if status == "failed":
-                run.failed_at = t
-                run.last_error = last_error
-            elif status == "cancelled":
-                run.cancelled_at = t
-            elif status == "incomplete":
-                run.incomplete_details = {"reason": incomplete_reason}
-            await s.commit()
-            step_dicts = [step_to_dict(step) for step in steps]
-            message_dicts = [message_to_dict(m) for m in messages]
-            run_dict = run_to_dict(run)
-        for message in message_dicts:
-            ar.publish("thread.message.incomplete", message)
-        for step in step_dicts:
-            ar.publish(f"thread.run.step.{step_status}", step)
-        ar.publish(f"thread.run.{status}", run_dict)
-        return run_dict
-
-    # ---- checks ----------------------------------------------------------------------------
-
-    @property
-    def client(self) -> ChatClient | None:
-        """The upstream model's client (None when no model is configured)."""
-        return self._client
-
-    async def check_model(self, model: str) -> None:
-        """InvalidRequest unless a model is configured and serves `model` (as far as it says)."""
-        await self._refresh_models()
-        self._check_model(model)
-
-    async def _refresh_models(self) -> None:
-        """Ask the endpoint which models it serves, when the answer kept is old (outside any
-        database session: the endpoint may be slow)."""
-        if self._client is None:
-            raise InvalidRequest("No model is configured on this server: set CODEINTERP_MODEL_BASE_URL "
-                                 "to an OpenAI-compatible Chat Completions endpoint.", param="model")
-        if self._models is None or time.monotonic() - self._models[0] > MODEL_LIST_TTL_SECONDS:
-            try:
-                models = await self._client.list_models()
-            except UpstreamError:
-                models = None
-            self._models = (time.monotonic(), models)
-
-    def _check_model(self, model: str) -> None:
-        models = self._models[1]
-        if models and model not in models:
-            raise InvalidRequest(f"The model '{model}' does not exist or you do not have access to it.",
-                                 param="model")
+        return await end_run(self.db, ar, status, last_error=last_error)

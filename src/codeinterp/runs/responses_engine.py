@@ -10,24 +10,24 @@ then the input, while it is usable, else makes one). What happens is recorded by
 import asyncio
 import base64
 import logging
-from collections.abc import Awaitable, Callable
 
 from codeinterp.config import Settings
 from codeinterp.runs import prompt
+from codeinterp.runs.cancelling import CANCEL_GRACE_SECONDS, interrupt, request_cancel
 from codeinterp.runs.responses_input import chat_messages, input_items
 from codeinterp.runs.responses_run import END_EVENTS, ActiveResponse, ResponsesRecorder
 from codeinterp.runs.run_queue import InProcessQueue, Job, RunQueue
 from codeinterp.runs.turn_loop import Cancelled, Stopped, TurnLoop, TurnParameters
+from codeinterp.runs.upstream_model import UpstreamModel
 from codeinterp.store import files as file_store
 from codeinterp.store import responses as store
 from codeinterp.store.db import Database
 from codeinterp.store.errors import InvalidRequest, Unavailable
 from codeinterp.store.ids import new_id, now
-from codeinterp.upstream.client import ChatClient, UpstreamError
+from codeinterp.upstream.client import UpstreamError
 
 log = logging.getLogger(__name__)
 
-CANCEL_GRACE_SECONDS = 2.0
 CANCEL_WAIT_SECONDS = 10.0  # a cancel sent to another replica: how long the request waits for the end
 CANCEL_POLL_SECONDS = 0.2
 MAX_INPUT_IMAGE_BYTES = 20 * 1024 * 1024
@@ -74,12 +74,10 @@ def _instructions_text(instructions) -> str:
 
 
 class ResponseEngine:
-    def __init__(self, db: Database, containers, client: ChatClient | None,
-                 check_model: Callable[[str], Awaitable[None]], settings: Settings) -> None:
+    def __init__(self, db: Database, containers, upstream: UpstreamModel, settings: Settings) -> None:
         self.db = db
         self.containers = containers
-        self.client = client
-        self.check_model = check_model
+        self.upstream = upstream
         self.settings = settings
         self._active: dict[str, ActiveResponse] = {}
         self._stopping = False
@@ -132,7 +130,7 @@ class ResponseEngine:
                               "or once it is back.")
         if body.get("background") and body.get("store") is False:
             raise InvalidRequest("background responses must be stored: `store` cannot be false.", param="store")
-        await self.check_model(body["model"])
+        await self.upstream.check_model(body["model"])
         items, files = input_items(body.get("input"))
         history: list[tuple[dict, str | None]] = []
         async with self.db.session() as s:
@@ -239,12 +237,7 @@ class ResponseEngine:
                 await self._cancel_elsewhere(response_id)
             async with self.db.session() as s:
                 return await store.response_with_output(s, project_id, response_id)
-        ar.cancel_requested = True
-        if ar.executing:
-            asyncio.create_task(self._interrupt(ar))
-        elif ar.task is not None:
-            ar.task.cancel()
-        asyncio.get_running_loop().call_later(CANCEL_GRACE_SECONDS, self._force_cancel, ar)
+        request_cancel(ar)
         await ar.done.wait()
         return ar.as_dict()
 
@@ -267,16 +260,6 @@ class ResponseEngine:
         ar = self._active.get(response_id)
         if ar is not None:
             await self.cancel(ar.project_id, response_id)
-
-    async def _interrupt(self, ar: ActiveResponse) -> None:
-        try:
-            await ar.turn.executor.interrupt()
-        except Exception:
-            log.warning("interrupting a cancelled response's code failed", exc_info=True)
-
-    def _force_cancel(self, ar: ActiveResponse) -> None:
-        if ar.task is not None and not ar.task.done() and not ar.finishing:
-            ar.task.cancel()
 
     async def delete(self, project_id: str, response_id: str) -> None:
         ar = self._active.get(response_id)
@@ -331,7 +314,7 @@ class ResponseEngine:
                 return dict(await executor.files()) if executor is not None else {}
 
             recorder = ResponsesRecorder(ar, container_files)
-            ar.turn = TurnLoop(self.client, parameters(body), executor, recorder,
+            ar.turn = TurnLoop(self.upstream.client, parameters(body), executor, recorder,
                                exec_timeout=self.settings.sandbox_exec_timeout_seconds,
                                cancelled=lambda: ar.cancel_requested)
             outcome = await ar.turn.run(messages)
@@ -342,7 +325,7 @@ class ResponseEngine:
             if self._stopping:
                 return
             if ar.executing:
-                await self._interrupt(ar)
+                await interrupt(ar)
             if self._draining and not ar.cancel_requested:
                 await self._end(ar, recorder, "failed", error=SHUTDOWN_ERROR)
             else:

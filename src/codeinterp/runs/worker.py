@@ -91,8 +91,7 @@ class RunWorker:
         self.sandboxes = create_backend(self.settings)
         await self.sandboxes.start()
         self.engine = RunEngine(self.db, self.sandboxes, self.settings)
-        self.responses = ResponseEngine(self.db, self.engine.containers, self.engine.client, self.engine.check_model,
-                                        self.settings)
+        self.responses = ResponseEngine(self.db, self.engine.containers, self.engine.upstream, self.settings)
         several = is_postgres(self.database_url)  # several replicas may share the database
         if self.settings.run_queue == "procrastinate" and not several:
             raise ValueError("CODEINTERP_RUN_QUEUE=procrastinate needs PostgreSQL (CODEINTERP_DATABASE_URL).")
