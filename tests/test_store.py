@@ -276,3 +276,27 @@ def test_storage_quota_holds_against_concurrent_writers(database_url, blobs):
             assert await file_store.storage_used(s, project.id) == 60
 
     run(database_url, work)
+
+
+def test_a_run_leg_starts_only_a_queued_run(database_url):
+    """A job that reaches a run cancelled meanwhile (by another request, or on another replica)
+    does not start it again: only a `queued` run becomes `in_progress`."""
+    from codeinterp.runs.assistants_steps import START_RUN
+    from codeinterp.store.runs import Run
+
+    async def work(db):
+        started = {}
+        for status in ("queued", "cancelling", "cancelled", "completed"):
+            run_id = new_id("run")
+            async with db.session() as s:
+                s.add(Run(id=run_id, project_id=DEFAULT_PROJECT_ID, thread_id="thread_x", assistant_id="asst_x",
+                          status=status, created_at=now(), model="m"))
+                await s.commit()
+            async with db.transaction() as c:
+                row = (await c.execute(START_RUN, {"row_id": run_id, "now": now()})).one_or_none()
+            async with db.session() as s:
+                started[status] = (row is not None, (await s.get(Run, run_id)).status)
+        return started
+
+    assert run(database_url, work) == {"queued": (True, "in_progress"), "cancelling": (False, "cancelling"),
+                                       "cancelled": (False, "cancelled"), "completed": (False, "completed")}

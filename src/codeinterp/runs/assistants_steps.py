@@ -30,7 +30,7 @@ INSERT_MESSAGE = insert(Message)
 UPDATE_STEP = update(RunStep).where(RunStep.id == bindparam("row_id"))
 UPDATE_MESSAGE = update(Message).where(Message.id == bindparam("row_id"))
 UPDATE_RUN = update(Run).where(Run.id == bindparam("row_id"))
-START_RUN = (update(Run).where(Run.id == bindparam("row_id"), Run.status != "cancelling")
+START_RUN = (update(Run).where(Run.id == bindparam("row_id"), Run.status == "queued")  # not if cancelled meanwhile
              .values(status="in_progress", started_at=func.coalesce(Run.started_at, bindparam("now")))
              .returning(*RUN_COLUMNS))
 COMPLETE_RUN = UPDATE_RUN.where(Run.status != "cancelling").returning(*RUN_COLUMNS)

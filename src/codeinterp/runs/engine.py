@@ -313,16 +313,17 @@ class RunEngine:
         ar.task = asyncio.create_task(self._drive(ar, resume=True), name=f"run {ar.id}")
 
     async def cancel_run(self, project_id: str, thread_id: str, run_id: str) -> dict:
-        ar = self._active.get(run_id)
-        running = ar is not None and ar.task is not None and not ar.task.done()
         # a run another live replica drives: that replica cancels it (see Replicas)
-        elsewhere = await self.replicas.live_owner(run_id) if ar is None and self.replicas is not None else None
+        elsewhere = (await self.replicas.live_owner(run_id)
+                     if run_id not in self._active and self.replicas is not None else None)
         async with self.db.session() as s:
             run = await get_run(s, project_id, thread_id, run_id)
             if run.status == "cancelling":
                 return run_to_dict(run)
             if run.status not in ACTIVE_RUN_STATUSES:
                 raise InvalidRequest(f"Cannot cancel run with status '{run.status}'.")
+            ar = self._active.get(run_id)  # now: its job may have started here meanwhile
+            running = ar is not None and ar.task is not None and not ar.task.done()
             if running or elsewhere:
                 run.status = "cancelling"
                 await s.commit()
