@@ -301,6 +301,8 @@ def test_max_tool_calls_runs_that_many_code_calls_then_offers_no_code_tool(clien
     response = client.responses.create(model=MODEL, input="Run both.", tools=AUTO, include=OUTPUTS,
                                        max_tool_calls=1)
     assert response.status == "completed" and response.output_text == "Stopped there."
+    assert response.max_tool_calls == 1
+    assert client.responses.retrieve(response.id).max_tool_calls == 1
     first, second = code_calls(response)
     assert first.outputs[0].logs.strip() == "first"
     assert second.outputs[0].logs == "[not run: this response already ran the most code calls it may (max_tool_calls=1)]"

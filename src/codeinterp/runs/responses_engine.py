@@ -158,7 +158,8 @@ class ResponseEngine:
             tool_choice=body.get("tool_choice") or "auto",
             parallel_tool_calls=body.get("parallel_tool_calls") is not False,
             temperature=body.get("temperature"), top_p=body.get("top_p"),
-            max_output_tokens=body.get("max_output_tokens"), text=body.get("text"),
+            max_output_tokens=body.get("max_output_tokens"), max_tool_calls=body.get("max_tool_calls"),
+            text=body.get("text"),
             metadata_=body.get("metadata") or {},
             previous_response_id=body.get("previous_response_id"), container_id=container_id,
             store=body.get("store") is not False, background=bool(body.get("background")))

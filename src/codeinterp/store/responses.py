@@ -43,6 +43,7 @@ class Response(Base):
     temperature: Mapped[float | None] = mapped_column(Float, nullable=True)
     top_p: Mapped[float | None] = mapped_column(Float, nullable=True)
     max_output_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_tool_calls: Mapped[int | None] = mapped_column(Integer, nullable=True)
     text: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     metadata_: Mapped[dict] = mapped_column("metadata", JSON, default=dict)
     previous_response_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -92,7 +93,8 @@ def response_to_dict(row: Response, output: list[dict], include: set[str] = froz
         "id": row.id, "object": "response", "created_at": row.created_at, "status": row.status,
         "completed_at": row.completed_at, "background": row.background, "error": row.error,
         "incomplete_details": row.incomplete_details, "instructions": row.instructions,
-        "max_output_tokens": row.max_output_tokens, "model": row.model, "output": output,
+        "max_output_tokens": row.max_output_tokens, "max_tool_calls": row.max_tool_calls, "model": row.model,
+        "output": output,
         "output_text": text, "parallel_tool_calls": row.parallel_tool_calls,
         "previous_response_id": row.previous_response_id, "reasoning": {"effort": None, "summary": None},
         "store": row.store, "temperature": row.temperature, "text": row.text or {"format": {"type": "text"}},
