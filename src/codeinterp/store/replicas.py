@@ -82,8 +82,8 @@ async def live_replicas(c: AsyncConnection) -> set[str]:
 
 async def forget_streams(c, stream_ids) -> None:
     """Delete the stored events and owners of these runs or responses (ids, or a query of ids)."""
-    for table in (StreamEvent, StreamOwner):
-        await c.execute(delete(table).where(table.stream_id.in_(stream_ids)))
+    for kept in (StreamEvent, StreamOwner):
+        await c.execute(delete(kept).where(kept.stream_id.in_(stream_ids)))
 
 
 async def live_owner(c: AsyncConnection, stream_id: str, alive_since: float) -> str | None:
