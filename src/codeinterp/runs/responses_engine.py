@@ -302,14 +302,6 @@ class ResponseEngine:
             executor = ar.executor
             if executor is None and ar.container_id:
                 executor = await self.containers.executor(ar.project_id, ar.container_id)
-            messages = await self._messages(ar, body, items, file_paths, executor)
-            if executor is not None:  # the container's session starts while the model thinks
-                ar.preparing = asyncio.create_task(executor.prepare())
-            ar.row.status = "in_progress"
-            if ar.row.background:
-                async with self.db.transaction() as c:
-                    await store.finish(c, ar.id, status="in_progress")
-            ar.emit("response.in_progress", response=ar.as_dict())
 
             async def container_files() -> dict[str, str]:
                 return dict(await executor.files()) if executor is not None else {}
@@ -318,6 +310,13 @@ class ResponseEngine:
             ar.turn = TurnLoop(self.upstream.client, parameters(body), executor, recorder,
                                exec_timeout=self.settings.sandbox_exec_timeout_seconds,
                                cancelled=lambda: ar.cancel_requested)
+            ar.turn.prepare_executor()  # the container's session starts while the model thinks
+            messages = await self._messages(ar, body, items, file_paths, executor)
+            ar.row.status = "in_progress"
+            if ar.row.background:
+                async with self.db.transaction() as c:
+                    await store.finish(c, ar.id, status="in_progress")
+            ar.emit("response.in_progress", response=ar.as_dict())
             outcome = await ar.turn.run(messages)
             await self._finish(ar, "completed", usage=outcome.usage | ar.turn.usage_details)
         except (Cancelled, asyncio.CancelledError):

@@ -36,7 +36,6 @@ class ActiveResponse:
     sequence: int = 0  # of the next event
     task: asyncio.Task | None = None
     executor: CodeExecutor | None = None  # the container's, once known
-    preparing: asyncio.Task | None = None  # the executor's `prepare`, started with the response
     turn: TurnLoop | None = None
     cancel_requested: bool = False
     finishing: bool = False

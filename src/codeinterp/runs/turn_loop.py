@@ -280,8 +280,9 @@ class TurnLoop:
             if self._over_code_calls():  # the model is no longer offered the code tool
                 parameters.has_code = False
 
-    def _prepare_executor(self) -> None:
-        """The model began a code call: the executor gets ready (starts the session) while the code streams in."""
+    def prepare_executor(self) -> None:
+        """Let the executor get ready (start its session) in the background, once per turn: called
+        when the model begins a code call (the code still streams in), or earlier by the caller."""
         if self._preparing is None and self.executor is not None:
             self._preparing = asyncio.create_task(self.executor.prepare())
 
@@ -319,7 +320,7 @@ class TurnLoop:
             raise
 
     async def _model_answer(self, body: dict) -> tuple[Completion, list[ToolCall]]:
-        assembler = _ToolCalls(self.observer, self._prepare_executor)
+        assembler = _ToolCalls(self.observer, self.prepare_executor)
         completion: Completion | None = None
         text_seen = False
         async for event in self.client.stream(body):
