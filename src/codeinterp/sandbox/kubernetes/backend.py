@@ -59,10 +59,7 @@ class KubernetesBackend(RemoteBackend):
 
     async def create_session(self, limits: Limits | None = None,
                              expiry_seconds: float | None = None) -> RemoteSession:
-        if self._first_round is None:
-            raise SandboxError("The sandbox backend was not started.")
-        await asyncio.shield(self._first_round)
-        expiry = expiry_seconds if expiry_seconds is not None else self.settings.sandbox_idle_expiry_seconds
+        expiry = await self._ready(expiry_seconds)
         tier = memory_tier((limits or limits_from(self.settings)).memory_mb)
         claim = await self.claims.create(tier)
         name = claim["metadata"]["name"]

@@ -106,12 +106,16 @@ class RemoteBackend(SandboxBackend):
 
     # ---- sessions ------------------------------------------------------------------------
 
-    async def create_session(self, limits: Limits | None = None,
-                             expiry_seconds: float | None = None) -> RemoteSession:
+    async def _ready(self, expiry_seconds: float | None) -> float:
+        """Once the backend's first look at its hosts is done: the new session's idle expiry."""
         if self._first_round is None:
             raise SandboxError("The sandbox backend was not started.")
         await asyncio.shield(self._first_round)
-        expiry = expiry_seconds if expiry_seconds is not None else self.settings.sandbox_idle_expiry_seconds
+        return expiry_seconds if expiry_seconds is not None else self.settings.sandbox_idle_expiry_seconds
+
+    async def create_session(self, limits: Limits | None = None,
+                             expiry_seconds: float | None = None) -> RemoteSession:
+        expiry = await self._ready(expiry_seconds)
         if not any(host.up for host in self.hosts):
             await self._check_all()  # perhaps back since the last look
         full = 0
