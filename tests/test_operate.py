@@ -4,7 +4,6 @@ run ids, and SIGTERM letting runs in flight finish (or failing them after the gr
 import json
 import secrets
 import signal
-import threading
 
 import httpx
 import pytest
@@ -148,19 +147,29 @@ def test_readable_logs_by_default(tmp_path):
         proc.stop()
 
 
+def marked_cell(seconds: int, last: str = "") -> tuple[str, dict]:
+    """A marker file's name, and a model turn whose cell drops it, then sleeps `seconds`."""
+    marker = "executing-" + secrets.token_hex(8)
+    return marker, python(f"import time\nopen('/mnt/data/{marker}', 'w').close()\ntime.sleep({seconds}){last}")
+
+
+def sigterm_while_executing(proc, marker: str) -> None:
+    """Once the cell that drops `marker` runs, SIGTERM the server and wait for it to exit."""
+    wait_for(lambda: executing(marker), timeout=120)
+    proc.proc.send_signal(signal.SIGTERM)
+    assert proc.proc.wait(120) in (0, -signal.SIGTERM)
+
+
 def test_sigterm_lets_a_run_in_flight_finish(tmp_path, upstream):
     proc = start_server(tmp_path, env={"CODEINTERP_MODEL_BASE_URL": upstream.base_url,
                                        "CODEINTERP_SHUTDOWN_GRACE_SECONDS": "60"})
     try:
         with make_client(proc) as client:
-            marker = "executing-" + secrets.token_hex(8)
-            upstream.script([python(f"import time\nopen('/mnt/data/{marker}', 'w').close()\ntime.sleep(3)\n'slept'"),
-                             {"text": "Done after the shutdown began."}])
+            marker, cell = marked_cell(3, last="\n'slept'")
+            upstream.script([cell, {"text": "Done after the shutdown began."}])
             thread = client.beta.threads.create(messages=[{"role": "user", "content": "Sleep."}])
             run = client.beta.threads.runs.create(thread.id, assistant_id=make_assistant(client).id)
-            wait_for(lambda: executing(marker), timeout=120)
-            proc.proc.send_signal(signal.SIGTERM)
-            assert proc.proc.wait(120) in (0, -signal.SIGTERM)
+            sigterm_while_executing(proc, marker)
             proc.start()
             after = client.beta.threads.runs.retrieve(run.id, thread_id=thread.id)
             assert after.status == "completed", after.last_error
@@ -175,13 +184,11 @@ def test_sigterm_fails_a_run_still_going_after_the_grace_period(tmp_path, upstre
                                        "CODEINTERP_SHUTDOWN_GRACE_SECONDS": "1"})
     try:
         with make_client(proc) as client:
-            marker = "executing-" + secrets.token_hex(8)
-            upstream.script([python(f"import time\nopen('/mnt/data/{marker}', 'w').close()\ntime.sleep(120)")])
+            marker, cell = marked_cell(120)
+            upstream.script([cell])
             thread = client.beta.threads.create(messages=[{"role": "user", "content": "Sleep long."}])
             run = client.beta.threads.runs.create(thread.id, assistant_id=make_assistant(client).id)
-            wait_for(lambda: executing(marker), timeout=120)
-            proc.proc.send_signal(signal.SIGTERM)
-            assert proc.proc.wait(120) in (0, -signal.SIGTERM)
+            sigterm_while_executing(proc, marker)
             assert "marked" not in proc.log()  # ended by this process, not left for the next start
             proc.start()
             after = client.beta.threads.runs.retrieve(run.id, thread_id=thread.id)
@@ -199,13 +206,11 @@ def test_sigterm_fails_a_response_still_going_after_the_grace_period(tmp_path, u
                                        "CODEINTERP_SHUTDOWN_GRACE_SECONDS": "1"})
     try:
         with make_client(proc) as client:
-            marker = "executing-" + secrets.token_hex(8)
-            upstream.script([python(f"import time\nopen('/mnt/data/{marker}', 'w').close()\ntime.sleep(120)")])
+            marker, cell = marked_cell(120)
+            upstream.script([cell])
             response = client.responses.create(model="scripted-model", input="Sleep long.", background=True,
                                                tools=[{"type": "code_interpreter", "container": {"type": "auto"}}])
-            wait_for(lambda: executing(marker), timeout=120)
-            proc.proc.send_signal(signal.SIGTERM)
-            assert proc.proc.wait(120) in (0, -signal.SIGTERM)
+            sigterm_while_executing(proc, marker)
             assert "marked" not in proc.log()  # ended by this process, not left for the next start
             proc.start()
             after = client.responses.retrieve(response.id)

@@ -24,6 +24,14 @@ def assistant(client):
     return client.beta.assistants.create(model=MODEL, tools=[{"type": "code_interpreter"}])
 
 
+# A run's events, squashed, once its tool outputs are submitted and the model answers in text
+AFTER_TOOL_OUTPUTS = [
+    "thread.run.step.completed", "thread.run.queued", "thread.run.in_progress",
+    "thread.run.step.created", "thread.run.step.in_progress", "thread.message.created",
+    "thread.message.in_progress", "thread.message.delta", "thread.message.completed",
+    "thread.run.step.completed", "thread.run.completed"]
+
+
 def python(code: str) -> dict:
     return {"tool_calls": [{"name": "python", "arguments": {"code": code}}]}
 
@@ -163,11 +171,7 @@ def test_submit_tool_outputs_stream(client, upstream):
             run_id=run.id, thread_id=thread.id, tool_outputs=[{"tool_call_id": call.id, "output": "42"}],
             event_handler=handler) as stream:
         stream.until_done()
-    assert squash(handler.events) == [
-        "thread.run.step.completed", "thread.run.queued", "thread.run.in_progress",
-        "thread.run.step.created", "thread.run.step.in_progress", "thread.message.created",
-        "thread.message.in_progress", "thread.message.delta", "thread.message.completed",
-        "thread.run.step.completed", "thread.run.completed"]
+    assert squash(handler.events) == AFTER_TOOL_OUTPUTS
     assert handler.text == "The answer is 42."
 
 
