@@ -249,18 +249,16 @@ class Containers(ContainerFiles):
     async def files(self, project_id: str, container_id: str) -> list[tuple[str, str]]:
         """(path relative to /mnt/data, container file id) of each file the container holds now."""
         row = await self._find(project_id, container_id)
-        if row.status == "expired":
-            return []
-        async with self.db.transaction() as c:
-            return [(cfiles.relative(f.path), f.id) for f in await cfiles.files_of(c, container_id)]
+        return [] if row.status == "expired" else await self._listed_files(container_id)
 
     @on_service_loop
     async def held_files(self, state: ApiContainer) -> list[tuple[str, str]]:
         """`files` of a container an executor holds (found and checked when it was made)."""
-        if state.gone:
-            return []
+        return [] if state.gone else await self._listed_files(state.container_id)
+
+    async def _listed_files(self, container_id: str) -> list[tuple[str, str]]:
         async with self.db.transaction() as c:
-            return [(cfiles.relative(f.path), f.id) for f in await cfiles.files_of(c, state.container_id)]
+            return [(cfiles.relative(f.path), f.id) for f in await cfiles.files_of(c, container_id)]
 
     @on_service_loop
     async def usable(self, project_id: str, container_id: str) -> bool:
